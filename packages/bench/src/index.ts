@@ -1,0 +1,14 @@
+/**
+ * @vmlab/bench — deterministic workloads over the public process API. The comparative runner and
+ * reports arrive with the benchmark issue; `vmlab run <workload>` uses these today.
+ */
+export {
+  forkCow,
+  randomTouch,
+  seqTouch,
+  type Workload,
+  type WorkloadOptions,
+  type WorkloadResult,
+  WORKLOADS,
+  workload,
+} from "./workloads.js";

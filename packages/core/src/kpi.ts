@@ -1,0 +1,277 @@
+/**
+ * The KPI between the layers: what a VM layer may ask of a pmap (pmap(9)), what a pmap may ask of
+ * the VM and kernel (its host), and what the kernel asks of a VM layer. Every pmap package
+ * implements PmapModule + Pmap; every VM layer implements VmLayer. Neither imports the other:
+ * the kernel passes them to each other.
+ *
+ * Names follow the BSD functions with the layer prefix dropped (pmap_page_protect → pageProtect);
+ * each implementation cites its original in a doc comment.
+ */
+import type { PAddr, Prot, VAddr } from "./addr.js";
+import type { Counters } from "./counters.js";
+import type { CriticalSection, LockOptions, Mutex, RwLock, SpinMutex } from "./locks.js";
+import type { Prng } from "./prng.js";
+import type { TraceRing } from "./trace.js";
+import type { LockOwner, Witness } from "./witness.js";
+
+// ------------------------------------------------------------------ kernel services
+
+/** What every layer gets from the kernel: locks, spl, panic, trace, counters, PRNG, errata. */
+export interface KernelServices {
+  readonly counters: Counters;
+  readonly trace: TraceRing;
+  readonly witness: Witness;
+  readonly prng: Prng;
+  /** panic(9): throws KernelPanic("panic: " + msg); the system is dead afterwards. */
+  panic(msg: string): never;
+  /** Whether a historic erratum is switched on for this system. */
+  erratum(id: string): boolean;
+  /** Index of the CPU running the current kernel path. */
+  curcpu(): number;
+  /** The thread running the current kernel path (lock owner). */
+  curthread(): LockOwner;
+  mutex(name: string, opts?: LockOptions): Mutex;
+  spinMutex(name: string, opts?: LockOptions): SpinMutex;
+  rwlock(name: string, opts?: LockOptions): RwLock;
+  readonly critical: CriticalSection;
+  /** splraise on the current CPU; returns the level to restore with splx. */
+  splraise(level: number): number;
+  splx(s: number): void;
+}
+
+// ------------------------------------------------------------------ physical pages
+
+/** A RAM range (base and size in bytes), as the machine places it. */
+export interface PhysSegment {
+  readonly base: PAddr;
+  readonly size: number;
+}
+
+/** vm_page: one per managed physical frame. The VM layer owns it; the pmap owns `md`. */
+export interface VmPage {
+  /** Physical address of the frame. */
+  readonly pa: PAddr;
+  /** Index in the VM layer's page array. */
+  readonly index: number;
+  /** Number of wirings (mlock, vslock, kernel use) that keep the page resident. */
+  wireCount: number;
+  /** The pmap's machine-dependent per-page data (pv list head, attributes), created by the pmap. */
+  md: unknown;
+}
+
+// ------------------------------------------------------------------ address-space layout
+
+/** vmparam.h: where things are in a process's and the kernel's address space. */
+export interface AddressLayout {
+  /** VM_MIN_ADDRESS: lowest user address mmap may return. */
+  readonly userMin: VAddr;
+  /** VM_MAXUSER_ADDRESS: one past the highest user address. */
+  readonly userMax: VAddr;
+  /** Fixed address of the u-area (UPAGES kernel-stack pages) in every process's pmap. */
+  readonly uareaVa: VAddr;
+  readonly uareaPages: number;
+  /** UPT_MIN/MAX_ADDRESS: page-table pages living in the user map (4.4BSD i386); equal if none. */
+  readonly uptMin: VAddr;
+  readonly uptMax: VAddr;
+  /** VM_MAX_ADDRESS: top of a process's vm_map (includes the u-area and any UPT region). */
+  readonly mapMax: VAddr;
+  /** KERNBASE and the kernel_map range VM_MIN/MAX_KERNEL_ADDRESS. */
+  readonly kernelBase: VAddr;
+  readonly kernelMin: VAddr;
+  readonly kernelMax: VAddr;
+  /** Recursive (PTmap) and alternate (APTmap) windows, where the pmap uses them. */
+  readonly ptmap?: VAddr;
+  readonly aptmap?: VAddr;
+  /** Direct map, where the pmap uses one. */
+  readonly dmapMin?: VAddr;
+  readonly dmapMax?: VAddr;
+}
+
+// ------------------------------------------------------------------ pmap(9)
+
+/** pmap_enter flags (NetBSD pmap(9)): the low 3 bits are the access type that caused the fault. */
+export const PMAP_ACCESS_MASK = 0x07;
+export const PMAP_WIRED = 0x10;
+export const PMAP_CANFAIL = 0x20;
+
+/** What the VM layer and kernel give a pmap (set at pmap_init). */
+export interface PmapHost {
+  readonly kernel: KernelServices;
+  /** Allocate a physical page for the pmap's own use (page-table pages, pv pages). */
+  allocPage(opts: { zero?: boolean; interrupt?: boolean }): VmPage | null;
+  freePage(pg: VmPage): void;
+  /** PHYS_TO_VM_PAGE: the managed page of a frame, undefined for unmanaged memory. */
+  pageOf(pa: PAddr): VmPage | undefined;
+  /** Kernel virtual address space from kernel_map (no pages behind it). */
+  kvaAlloc(bytes: number): VAddr;
+  kvaFree(va: VAddr, bytes: number): void;
+  /** kmem_alloc: wired, zeroed kernel memory mapped in the kernel pmap (e.g. a page directory). */
+  kmemAlloc(bytes: number): VAddr;
+  kmemFree(va: VAddr, bytes: number): void;
+  /** vm_reserv_level_iffullpop (FreeBSD): superpage level if the page's reservation is full, else -1. */
+  reservLevelIfFullPop(pg: VmPage): number;
+  /**
+   * 4.4BSD i386: page-table pages live in the process's own map above VM_MAXUSER_ADDRESS.
+   * Fault the page at `ptva` into the map that owns `pmap` and wire it (trap.c's vm_fault +
+   * vm_map_pageable). False if no map owns the pmap or the fault failed.
+   */
+  faultPageTable(pmap: Pmap, ptva: VAddr): boolean;
+}
+
+/** One address space's page tables (struct pmap). */
+export interface Pmap {
+  readonly id: number;
+  /** pmap_enter(pmap, va, pa, prot, flags). False only with PMAP_CANFAIL on resource shortage. */
+  enter(va: VAddr, pg: VmPage, prot: Prot, flags: number): boolean;
+  /** pmap_remove(pmap, sva, eva). */
+  remove(sva: VAddr, eva: VAddr): void;
+  /** pmap_protect(pmap, sva, eva, prot): never raises rights; no read right removes. */
+  protect(sva: VAddr, eva: VAddr, prot: Prot): void;
+  /** pmap_unwire / pmap_change_wiring(FALSE). */
+  unwire(va: VAddr): void;
+  /** pmap_extract: physical address mapped at va, or undefined. */
+  extract(va: VAddr): PAddr | undefined;
+  /** pmap_activate: load this pmap on a CPU (CR3). */
+  activate(cpu: number): void;
+  deactivate(cpu: number): void;
+  /** pmap_destroy: drop the reference; frees page tables when it was the last. */
+  destroy(): void;
+  /** pmap_reference. */
+  reference(): void;
+  readonly residentCount: number;
+  readonly wiredCount: number;
+}
+
+/** The machine-dependent layer as a whole (one per system). */
+export interface PmapModule {
+  readonly name: string;
+  readonly layout: AddressLayout;
+  readonly kernelPmap: Pmap;
+  /** pmap_bootstrap: kernel page tables and windows, from pages stolen before the VM exists. */
+  bootstrap(steal: () => PAddr): void;
+  /** pmap_init: after the VM page array exists. */
+  init(host: PmapHost): void;
+  /** pmap_create. */
+  create(): Pmap;
+  /** pmap_page_protect: lower every mapping of the page; Prot.None removes them all. */
+  pageProtect(pg: VmPage, prot: Prot): void;
+  clearModify(pg: VmPage): boolean;
+  clearReference(pg: VmPage): boolean;
+  isModified(pg: VmPage): boolean;
+  isReferenced(pg: VmPage): boolean;
+  /** pmap_ts_referenced: count and clear reference bits. */
+  tsReferenced(pg: VmPage): number;
+  zeroPage(pg: VmPage): void;
+  copyPage(src: VmPage, dst: VmPage): void;
+  /** pmap_kenter_pa: an unmanaged, wired kernel mapping. */
+  kenter(va: VAddr, pa: PAddr, prot: Prot): void;
+  kremove(va: VAddr, pages: number): void;
+  /** pmap_growkernel: make kernel page tables cover up to `end`. */
+  growKernel(end: VAddr): void;
+  /**
+   * The user page-table page addresses that must be faulted in (top level first) before `va` can
+   * be mapped in `pmap`; empty when present, or when the pmap allocates its own page tables.
+   */
+  missingPageTables(pmap: Pmap, va: VAddr): VAddr[];
+  /** The invariants (pv ↔ PTE, counts, PTP use counts); throws InvariantViolation. */
+  audit(): void;
+}
+
+// ------------------------------------------------------------------ the VM layer
+
+/** Mach kern_return_t values the VM layer answers with; the kernel maps them to errno/signals. */
+export const KERN_SUCCESS = 0;
+export const KERN_INVALID_ADDRESS = 1;
+export const KERN_PROTECTION_FAILURE = 2;
+export const KERN_NO_SPACE = 3;
+export const KERN_INVALID_ARGUMENT = 4;
+export const KERN_FAILURE = 5;
+export const KERN_RESOURCE_SHORTAGE = 6;
+/** A pager error or an access past the end of a file: SIGBUS. */
+export const KERN_MEMORY_ERROR = 10;
+export type KernReturn = number;
+
+/** minherit values (NetBSD numbering). */
+export type Inheritance = 0 | 1 | 2 | 3 | 4;
+
+/** A request to map a region (vm_mmap's call into the VM layer). */
+export interface MapRequest {
+  /** Where to map: the exact address with `fixed`, else a hint (0 = anywhere). */
+  addr: VAddr;
+  len: number;
+  prot: Prot;
+  maxProt: Prot;
+  fixed: boolean;
+  /** MAP_SHARED (a sharing map / shared amap) vs MAP_PRIVATE (copy-on-write). */
+  shared: boolean;
+  inheritance: Inheritance;
+  /** Wire at creation (MAP_WIRED). */
+  wired: boolean;
+}
+
+export type WireKind = "mlock" | "transient" | "system";
+
+/** One address space as the kernel sees it; the VM layer keeps everything else inside. */
+export interface VmSpace {
+  readonly id: number;
+  readonly pmap: Pmap;
+}
+
+export interface VmLayer {
+  readonly name: string;
+  /** Free pages right now. */
+  readonly freePages: number;
+  createSpace(): VmSpace;
+  /** vmspace_fork: the child's space by each entry's inheritance. */
+  fork(parent: VmSpace): VmSpace;
+  destroySpace(s: VmSpace): void;
+  map(s: VmSpace, req: MapRequest): { rv: KernReturn; va: VAddr };
+  unmap(s: VmSpace, va: VAddr, len: number): KernReturn;
+  protect(s: VmSpace, va: VAddr, len: number, prot: Prot, setMax: boolean): KernReturn;
+  /** Wire the range: "mlock" (user wiring, not nesting), "transient" (vslock), "system". */
+  wire(s: VmSpace, va: VAddr, len: number, how: WireKind): KernReturn;
+  unwire(s: VmSpace, va: VAddr, len: number, how: WireKind): KernReturn;
+  /** mlockall / munlockall: wire every entry, and with future=true, mappings made later. */
+  wireAll(s: VmSpace, current: boolean, future: boolean): KernReturn;
+  unwireAll(s: VmSpace): KernReturn;
+  inherit(s: VmSpace, va: VAddr, len: number, inh: Inheritance): KernReturn;
+  advise(s: VmSpace, va: VAddr, len: number, advice: number): KernReturn;
+  sync(s: VmSpace, va: VAddr, len: number, flags: number): KernReturn;
+  /** Whether [va, va+len) is entirely mapped (for syscalls that need it). */
+  isMapped(s: VmSpace, va: VAddr, len: number): boolean;
+  /** vm_fault: resolve a fault at va for the access (Prot bits). */
+  fault(s: VmSpace, va: VAddr, access: Prot): KernReturn;
+  /** kmem_alloc: wired kernel memory, mapped in the kernel pmap. */
+  kmemAlloc(bytes: number): VAddr;
+  kmemFree(va: VAddr, bytes: number): void;
+  /** Pages for the pmap and the kernel (see PmapHost). */
+  allocPage(opts: { zero?: boolean; interrupt?: boolean }): VmPage | null;
+  freePage(pg: VmPage): void;
+  pageOf(pa: PAddr): VmPage | undefined;
+  kvaAlloc(bytes: number): VAddr;
+  kvaFree(va: VAddr, bytes: number): void;
+  reservLevelIfFullPop(pg: VmPage): number;
+  /** Run the pageout daemon once. */
+  pagedaemon(): void;
+  /** Pages wired right now, system-wide. */
+  readonly wiredPages: number;
+  /** Pages wired in this space by user wiring (for RLIMIT_MEMLOCK). */
+  userWiredPages(s: VmSpace): number;
+  audit(): void;
+}
+
+/** Everything a VM layer is built from. */
+export interface VmContext {
+  readonly kernel: KernelServices;
+  readonly pmap: PmapModule;
+  /** RAM as the machine places it. */
+  readonly segments: readonly PhysSegment[];
+  /** Frames the pmap took at bootstrap: never managed by the VM. */
+  readonly stolen: readonly PAddr[];
+}
+
+/** The value a VM package exports (`machVm()`, `uvm()`, `freebsdVm()`). */
+export interface VmFactory {
+  readonly name: string;
+  create(ctx: VmContext): VmLayer;
+}

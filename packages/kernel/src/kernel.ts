@@ -1,0 +1,305 @@
+/**
+ * The kernel: composes a machine, a pmap and a VM layer passed in as values, boots them in the
+ * BSD order (machine → pmap_bootstrap → VM page array and kernel_map → pmap_init), and owns
+ * processes, threads, context switches and the u-area.
+ */
+import {
+  type AddressLayout,
+  ConfigError,
+  type Counter,
+  hex,
+  InvariantViolation,
+  KERN_SUCCESS,
+  KernelPanic,
+  PAGE_SIZE,
+  type PmapHost,
+  type PmapModule,
+  Prot,
+  type TraceEvent,
+  type TraceFilter,
+  type VmLayer,
+  type VmPage,
+  type VmSpace,
+  type Pmap,
+  PMAP_WIRED,
+} from "@vmlab/core";
+import type { Cpu, Machine } from "@vmlab/machine";
+import { Proc, type Thread as ThreadImpl } from "./proc.js";
+import { Services } from "./services.js";
+import type { Process, System, SystemConfig, SystemOptions, Tunables } from "./types.js";
+
+/** Where the bootstrap allocator starts (the kernel "image" is physical [0, 1 MiB)). */
+const BOOT_STEAL_START = 0x10_0000;
+/** The pmaps map physical [0, 4 MiB) at KERNBASE; bootstrap pages must stay below. */
+const BOOT_STEAL_LIMIT = 0x40_0000;
+
+export class Kernel implements System {
+  readonly config: SystemConfig;
+  readonly machine: Machine;
+  readonly services: Services;
+  readonly pmap: PmapModule;
+  readonly vm: VmLayer;
+  readonly layout: AddressLayout;
+  readonly tunables: Tunables;
+  readonly procs = new Map<number, Proc>();
+  /** Which space owns each pmap (for the page-table faults the Mach pmap asks for). */
+  readonly spaceOfPmap = new Map<Pmap, VmSpace>();
+  private nextPid = 1;
+  nextTid = 1;
+  /** Thread running on each CPU (undefined: idle, kernel pmap loaded). */
+  readonly running: (ThreadImpl | undefined)[];
+  readonly auditEveryOp: boolean;
+  readonly faults: Counter;
+  readonly syscalls: Counter;
+  readonly switches: Counter;
+  private heldPages: VmPage[] = [];
+
+  constructor(opts: SystemOptions) {
+    if (!opts || typeof opts !== "object") throw new ConfigError("options", opts, "an object");
+    for (const [field, v] of [
+      ["machine", opts.machine],
+      ["pmap", opts.pmap],
+      ["vm", opts.vm],
+    ] as const) {
+      if (!v || typeof v !== "object") throw new ConfigError(field, v, `a ${field} factory value`);
+    }
+    const seed = opts.seed ?? 1;
+    if (!Number.isInteger(seed)) throw new ConfigError("seed", seed, "an integer");
+    const errata = [...(opts.errata ?? [])];
+    this.machine = opts.machine.boot();
+    const memPages = this.machine.memory.frames;
+    this.tunables = {
+      maxWiredPages: Math.floor(memPages / 3),
+      memlockLimit: 64 * 1024 * 1024,
+      traceCapacity: 8192,
+      ...opts.tunables,
+    };
+    this.services = new Services(this.machine, seed, errata, this.tunables.traceCapacity);
+    this.auditEveryOp = opts.auditEveryOp ?? false;
+    const c = this.services.counters;
+    this.faults = c.counter("trap.pagefault");
+    this.syscalls = c.counter("kern.syscall");
+    this.switches = c.counter("kern.cpu_switch");
+    c.addSource((out) => Object.assign(out, this.machine.stats()));
+    c.addSource((out) => {
+      out["vm.page.free"] = this.vm.freePages;
+      out["vm.page.wired"] = this.vm.wiredPages;
+    });
+
+    // pmap_bootstrap: kernel page tables from pages stolen before the VM exists.
+    this.pmap = opts.pmap.create(this.machine, this.services);
+    let next = BOOT_STEAL_START;
+    this.pmap.bootstrap(() => {
+      if (next >= BOOT_STEAL_LIMIT) this.services.panic("pmap_bootstrap: out of bootstrap memory");
+      const pa = next;
+      next += PAGE_SIZE;
+      this.machine.memory.zeroRange(pa, PAGE_SIZE);
+      return pa;
+    });
+    const stolen: number[] = [];
+    for (let pa = 0; pa < next; pa += PAGE_SIZE) stolen.push(pa);
+    this.layout = this.pmap.layout;
+
+    // vm_page_startup / kernel_map, then pmap_init.
+    this.vm = opts.vm.create({
+      kernel: this.services,
+      pmap: this.pmap,
+      segments: this.machine.memory.ranges,
+      stolen,
+    });
+    const vm = this.vm;
+    const host: PmapHost = {
+      kernel: this.services,
+      allocPage: (o) => vm.allocPage(o),
+      freePage: (pg) => vm.freePage(pg),
+      pageOf: (pa) => vm.pageOf(pa),
+      kvaAlloc: (b) => vm.kvaAlloc(b),
+      kvaFree: (va, b) => vm.kvaFree(va, b),
+      kmemAlloc: (b) => vm.kmemAlloc(b),
+      kmemFree: (va, b) => vm.kmemFree(va, b),
+      reservLevelIfFullPop: (pg) => vm.reservLevelIfFullPop(pg),
+      faultPageTable: (pmap, ptva) => {
+        const space = this.spaceOfPmap.get(pmap);
+        return space !== undefined && this.faultPageTable(space, ptva);
+      },
+    };
+    this.pmap.init(host);
+    this.running = this.machine.cpus.map(() => undefined);
+    this.config = Object.freeze({
+      machine: this.machine.name,
+      pmap: opts.pmap.name,
+      vm: opts.vm.name,
+      cpus: this.machine.cpus.length,
+      memoryMiB: this.machine.spec.options.memoryMiB,
+      seed,
+      errata: Object.freeze(errata),
+    });
+    this.services.trace.emit("kernel", "boot", {
+      machine: this.config.machine,
+      pmap: this.config.pmap,
+      vm: this.config.vm,
+      stolen: stolen.length,
+    });
+  }
+
+  get panicked(): string | undefined {
+    return this.services.panicked;
+  }
+
+  /** Every entry point starts here: a dead system stays dead. */
+  guard(): void {
+    if (this.services.panicked !== undefined) throw new KernelPanic(this.services.panicked.slice("panic: ".length));
+  }
+
+  /** Run audits after an operation when the system was built with auditEveryOp. */
+  afterOp(): void {
+    if (this.auditEveryOp) this.audit();
+  }
+
+  // ---------------------------------------------------------------- processes
+
+  spawn(): Process {
+    this.guard();
+    const space = this.vm.createSpace();
+    return this.newProc(space, undefined);
+  }
+
+  newProc(space: VmSpace, parent: Proc | undefined): Proc {
+    this.spaceOfPmap.set(space.pmap, space);
+    const p = new Proc(this, this.nextPid++, space, parent);
+    this.procs.set(p.pid, p);
+    this.setupUarea(p);
+    this.services.trace.emit("proc", parent ? "fork" : "spawn", { pid: p.pid, parent: parent?.pid ?? 0 });
+    return p;
+  }
+
+  /**
+   * The u-area: UPAGES wired kernel-stack pages from kmem, also entered at the fixed u-area
+   * address of the process's own pmap (vm_fork/cpu_fork). For a child that is not running, the
+   * pmap reaches its page tables through its alternate window.
+   */
+  private setupUarea(p: Proc): void {
+    const n = this.layout.uareaPages;
+    const kva = this.vm.kmemAlloc(n * PAGE_SIZE);
+    p.uareaKva = kva;
+    const kp = this.pmap.kernelPmap;
+    for (let i = 0; i < n; i++) {
+      const pa = kp.extract(kva + i * PAGE_SIZE);
+      const pg = pa === undefined ? undefined : this.vm.pageOf(pa);
+      if (!pg) this.services.panic(`vm_fork: u-area page ${i} of pid ${p.pid} is not mapped`);
+      const uva = this.layout.uareaVa + i * PAGE_SIZE;
+      // The u-area's own page-table pages may have to be faulted into the map first.
+      for (const ptva of this.pmap.missingPageTables(p.space.pmap, uva)) {
+        if (!this.faultPageTable(p.space, ptva)) this.services.panic(`vm_fork: no page table for the u-area at ${hex(uva)}`);
+      }
+      p.space.pmap.enter(uva, pg, Prot.Read | Prot.Write, PMAP_WIRED | Prot.Write);
+    }
+  }
+
+  /** trap.c: vm_fault a page-table page into the map at ptva and wire it. */
+  faultPageTable(space: VmSpace, ptva: number): boolean {
+    if (this.vm.fault(space, ptva, Prot.Read | Prot.Write) !== KERN_SUCCESS) return false;
+    return this.vm.wire(space, ptva, PAGE_SIZE, "system") === KERN_SUCCESS;
+  }
+
+  /**
+   * cpu_switch: make `td` the thread on its CPU. Loads its pmap (CR3) and touches the u-area —
+   * the kernel stack — through the MMU: a missing u-area mapping is a double fault, as on the
+   * real machine (where it was a silent reset).
+   */
+  switchTo(td: ThreadImpl): Cpu {
+    const cpu = this.machine.cpus[td.cpu] as Cpu;
+    this.machine.curcpu = cpu;
+    if (this.running[cpu.id] === td) return cpu;
+    const old = this.running[cpu.id];
+    const pmap = td.proc.space.pmap;
+    if (old !== undefined && old.proc.space.pmap !== pmap) old.proc.space.pmap.deactivate(cpu.id);
+    this.running[cpu.id] = td;
+    this.services.curthreadOf[cpu.id] = td;
+    if (old === undefined || old.proc.space.pmap !== pmap) pmap.activate(cpu.id);
+    this.switches.value++;
+    const ua = this.layout.uareaVa;
+    for (let i = 0; i < this.layout.uareaPages; i++) {
+      if (cpu.load32(ua + i * PAGE_SIZE, false) < 0) {
+        this.services.panic("double fault");
+      }
+    }
+    return cpu;
+  }
+
+  /** Take a process's threads off every CPU (exit). */
+  offCpu(p: Proc): void {
+    for (let i = 0; i < this.running.length; i++) {
+      const td = this.running[i];
+      if (td !== undefined && td.proc === p) {
+        const cpu = this.machine.cpus[i] as Cpu;
+        this.machine.runOn(cpu, () => {
+          p.space.pmap.deactivate(i);
+          this.pmap.kernelPmap.activate(i);
+        });
+        this.running[i] = undefined;
+        this.services.curthreadOf[i] = { idle: i };
+      }
+    }
+  }
+
+  /** Kernel-side work on CPU 0 on behalf of no particular process (fork setup, exit teardown). */
+  onCpu<T>(cpu: number, fn: () => T): T {
+    return this.machine.runOn(this.machine.cpus[cpu] as Cpu, fn);
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  audit(): void {
+    this.guard();
+    this.vm.audit();
+    this.pmap.audit();
+    for (const r of this.services.witness.reports) {
+      throw new InvariantViolation("witness", r.kind, r.message);
+    }
+    for (const [pid, p] of this.procs) {
+      if (p.state === "reaped") throw new InvariantViolation("kernel", "proc table", `pid ${pid} reaped but still listed`);
+    }
+  }
+
+  stats(): Record<string, number> {
+    return this.services.counters.snapshot();
+  }
+
+  trace(filter?: TraceFilter): TraceEvent[] {
+    return this.services.trace.recent(filter);
+  }
+
+  memoryPressure(pages: number): void {
+    this.guard();
+    if (!Number.isInteger(pages) || pages < 0) throw new RangeError(`memoryPressure: ${pages} is not a page count`);
+    for (const pg of this.heldPages) this.vm.freePage(pg);
+    this.heldPages = [];
+    for (let i = 0; i < pages; i++) {
+      const pg = this.vm.allocPage({});
+      if (!pg) break;
+      this.heldPages.push(pg);
+    }
+    this.services.trace.emit("kernel", "memory_pressure", { requested: pages, held: this.heldPages.length });
+  }
+
+  runPagedaemon(): void {
+    this.guard();
+    this.onCpu(0, () => this.vm.pagedaemon());
+    this.afterOp();
+  }
+
+  advance(cycles: number): void {
+    this.guard();
+    this.machine.advance(cycles);
+  }
+
+  reap(p: Proc): void {
+    this.procs.delete(p.pid);
+  }
+}
+
+/** createSystem({ machine, pmap, vm, seed, errata }): compose and boot a system from part values. */
+export function createSystem(opts: SystemOptions): System {
+  return new Kernel(opts);
+}

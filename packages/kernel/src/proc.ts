@@ -1,0 +1,353 @@
+/**
+ * Processes and threads. A thread runs on one CPU; every memory access and system call of a
+ * thread first makes it the running thread of that CPU (cpu_switch: CR3 + u-area), then performs
+ * the access through the CPU's MMU in user mode, entering trap() on a fault and retrying.
+ */
+import { ConfigError, PAGE_SIZE, RLIMIT_MEMLOCK, SignalError, SyscallError, type VmSpace } from "@vmlab/core";
+import { ACC_EXEC, ACC_READ, ACC_WRITE, type Cpu } from "@vmlab/machine";
+import type { Kernel } from "./kernel.js";
+import * as sys from "./vm_mmap.js";
+import { userFault } from "./trap.js";
+import type { Process, ProcessApi, Thread as ThreadApi } from "./types.js";
+
+export class Thread implements ThreadApi {
+  constructor(
+    readonly k: Kernel,
+    readonly proc: Proc,
+    readonly tid: number,
+    readonly cpu: number,
+  ) {}
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  get process(): Process {
+    return this.proc;
+  }
+
+  /** The segment limit: user mode never reaches VM_MAXUSER_ADDRESS and above. */
+  private checkUser(va: number, size: number): void {
+    if (!(Number.isInteger(va) && va >= 0 && va + size <= this.k.layout.userMax)) {
+      if (!Number.isFinite(va)) throw new RangeError(`address ${va} is not a number`);
+      throw new SignalError("SIGSEGV", "SEGV_MAPERR", va);
+    }
+  }
+
+  /** Enter the kernel on this thread's CPU. */
+  enter(): Cpu {
+    this.k.guard();
+    if (this.proc.state !== "running") throw new Error(`pid ${this.pid} has exited`);
+    return this.k.switchTo(this);
+  }
+
+  private fault(cpu: Cpu, acc: number, attempt: number): void {
+    userFault(this.k, this.proc.space, cpu, cpu.cr2, acc, attempt);
+  }
+
+  load32(va: number): number {
+    this.checkUser(va, 4);
+    const cpu = this.enter();
+    for (let a = 0; ; a++) {
+      const v = cpu.load32(va, true);
+      if (v >= 0) return v;
+      this.fault(cpu, ACC_READ, a);
+    }
+  }
+
+  load16(va: number): number {
+    this.checkUser(va, 2);
+    const cpu = this.enter();
+    for (let a = 0; ; a++) {
+      const v = cpu.load16(va, true);
+      if (v >= 0) return v;
+      this.fault(cpu, ACC_READ, a);
+    }
+  }
+
+  load8(va: number): number {
+    this.checkUser(va, 1);
+    const cpu = this.enter();
+    for (let a = 0; ; a++) {
+      const v = cpu.load8(va, true);
+      if (v >= 0) return v;
+      this.fault(cpu, ACC_READ, a);
+    }
+  }
+
+  store32(va: number, v: number): void {
+    this.checkUser(va, 4);
+    const cpu = this.enter();
+    for (let a = 0; !cpu.store32(va, v >>> 0, true); a++) this.fault(cpu, ACC_WRITE, a);
+  }
+
+  store16(va: number, v: number): void {
+    this.checkUser(va, 2);
+    const cpu = this.enter();
+    for (let a = 0; !cpu.store16(va, v & 0xffff, true); a++) this.fault(cpu, ACC_WRITE, a);
+  }
+
+  store8(va: number, v: number): void {
+    this.checkUser(va, 1);
+    const cpu = this.enter();
+    for (let a = 0; !cpu.store8(va, v & 0xff, true); a++) this.fault(cpu, ACC_WRITE, a);
+  }
+
+  exec(va: number): number {
+    this.checkUser(va, 1);
+    const cpu = this.enter();
+    for (let a = 0; ; a++) {
+      const v = cpu.fetch8(va, true);
+      if (v >= 0) return v;
+      this.fault(cpu, ACC_EXEC, a);
+    }
+  }
+
+  /** Copy out of user memory page by page (each page translated, faulting as needed). */
+  readBytes(va: number, len: number): Uint8Array {
+    if (!Number.isInteger(len) || len < 0) throw new RangeError(`length ${len}`);
+    const out = new Uint8Array(len);
+    if (len === 0) return out;
+    this.checkUser(va, len);
+    const cpu = this.enter();
+    const mem = this.k.machine.memory;
+    for (let done = 0; done < len; ) {
+      const at = va + done;
+      const n = Math.min(len - done, PAGE_SIZE - (at % PAGE_SIZE));
+      if (cpu.needsService) cpu.service();
+      let pa = cpu.xlate(at, ACC_READ, true);
+      for (let a = 0; pa < 0; a++) {
+        this.fault(cpu, ACC_READ, a);
+        pa = cpu.xlate(at, ACC_READ, true);
+      }
+      out.set(mem.readBytes(pa, n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  writeBytes(va: number, bytes: Uint8Array): void {
+    const len = bytes.length;
+    if (len === 0) return;
+    this.checkUser(va, len);
+    const cpu = this.enter();
+    const mem = this.k.machine.memory;
+    for (let done = 0; done < len; ) {
+      const at = va + done;
+      const n = Math.min(len - done, PAGE_SIZE - (at % PAGE_SIZE));
+      if (cpu.needsService) cpu.service();
+      let pa = cpu.xlate(at, ACC_WRITE, true);
+      for (let a = 0; pa < 0; a++) {
+        this.fault(cpu, ACC_WRITE, a);
+        pa = cpu.xlate(at, ACC_WRITE, true);
+      }
+      mem.writeBytes(pa, bytes.subarray(done, done + n));
+      done += n;
+    }
+  }
+
+  // System calls: enter the kernel on this thread's CPU, then the MI code in vm_mmap.ts.
+  private call<T>(fn: () => T): T {
+    this.enter();
+    this.k.syscalls.value++;
+    this.k.machine.curcpu.cycles += this.k.machine.costs.trap;
+    try {
+      return fn();
+    } finally {
+      if (this.k.panicked === undefined) this.k.afterOp();
+    }
+  }
+
+  mmap(addr: number, len: number, prot: number, flags: number, fd: number, offset: number): number {
+    return this.call(() => sys.mmap(this.k, this.proc, addr, len, prot, flags, fd, offset));
+  }
+  munmap(addr: number, len: number): void {
+    this.call(() => sys.munmap(this.k, this.proc, addr, len));
+  }
+  mprotect(addr: number, len: number, prot: number): void {
+    this.call(() => sys.mprotect(this.k, this.proc, addr, len, prot));
+  }
+  madvise(addr: number, len: number, advice: number): void {
+    this.call(() => sys.madvise(this.k, this.proc, addr, len, advice));
+  }
+  mlock(addr: number, len: number): void {
+    this.call(() => sys.mlock(this.k, this.proc, addr, len));
+  }
+  munlock(addr: number, len: number): void {
+    this.call(() => sys.munlock(this.k, this.proc, addr, len));
+  }
+  mlockall(flags: number): void {
+    this.call(() => sys.mlockall(this.k, this.proc, flags));
+  }
+  munlockall(): void {
+    this.call(() => sys.munlockall(this.k, this.proc));
+  }
+  minherit(addr: number, len: number, inherit: number): void {
+    this.call(() => sys.minherit(this.k, this.proc, addr, len, inherit));
+  }
+  msync(addr: number, len: number, flags: number): void {
+    this.call(() => sys.msync(this.k, this.proc, addr, len, flags));
+  }
+}
+
+export class Proc implements Process {
+  state: "running" | "zombie" | "reaped" = "running";
+  exitStatus: number | undefined;
+  readonly children = new Set<Proc>();
+  readonly threads: Thread[] = [];
+  readonly main: Thread;
+  /** Kernel VA of the u-area pages (kmem). */
+  uareaKva = 0;
+  /** RLIMIT_MEMLOCK soft limit in bytes. */
+  memlockLimit: number;
+  /** mlockall(MCL_FUTURE) in force. */
+  wireFuture = false;
+
+  constructor(
+    readonly k: Kernel,
+    readonly pid: number,
+    readonly space: VmSpace,
+    public parent: Proc | undefined,
+  ) {
+    this.memlockLimit = parent?.memlockLimit ?? k.tunables.memlockLimit;
+    this.main = new Thread(k, this, k.nextTid++, parent ? parent.main.cpu : 0);
+    this.threads.push(this.main);
+    parent?.children.add(this);
+  }
+
+  // The process's own calls run on its main thread.
+  load8(va: number): number {
+    return this.main.load8(va);
+  }
+  load16(va: number): number {
+    return this.main.load16(va);
+  }
+  load32(va: number): number {
+    return this.main.load32(va);
+  }
+  store8(va: number, v: number): void {
+    this.main.store8(va, v);
+  }
+  store16(va: number, v: number): void {
+    this.main.store16(va, v);
+  }
+  store32(va: number, v: number): void {
+    this.main.store32(va, v);
+  }
+  readBytes(va: number, len: number): Uint8Array {
+    return this.main.readBytes(va, len);
+  }
+  writeBytes(va: number, bytes: Uint8Array): void {
+    this.main.writeBytes(va, bytes);
+  }
+  exec(va: number): number {
+    return this.main.exec(va);
+  }
+  mmap(addr: number, len: number, prot: number, flags: number, fd: number, offset: number): number {
+    return this.main.mmap(addr, len, prot, flags, fd, offset);
+  }
+  munmap(addr: number, len: number): void {
+    this.main.munmap(addr, len);
+  }
+  mprotect(addr: number, len: number, prot: number): void {
+    this.main.mprotect(addr, len, prot);
+  }
+  madvise(addr: number, len: number, advice: number): void {
+    this.main.madvise(addr, len, advice);
+  }
+  mlock(addr: number, len: number): void {
+    this.main.mlock(addr, len);
+  }
+  munlock(addr: number, len: number): void {
+    this.main.munlock(addr, len);
+  }
+  mlockall(flags: number): void {
+    this.main.mlockall(flags);
+  }
+  munlockall(): void {
+    this.main.munlockall();
+  }
+  minherit(addr: number, len: number, inherit: number): void {
+    this.main.minherit(addr, len, inherit);
+  }
+  msync(addr: number, len: number, flags: number): void {
+    this.main.msync(addr, len, flags);
+  }
+
+  /** fork(2): vmspace_fork, then a u-area for the child entered into its pmap (vm_fork). */
+  fork(): Process {
+    this.main.enter();
+    this.k.syscalls.value++;
+    const childSpace = this.k.vm.fork(this.space);
+    const child = this.k.newProc(childSpace, this);
+    child.memlockLimit = this.memlockLimit;
+    this.k.afterOp();
+    return child;
+  }
+
+  /** exit(2): tear down the address space and the u-area; the process becomes a zombie. */
+  exit(status: number): void {
+    this.k.guard();
+    if (this.state !== "running") throw new Error(`pid ${this.pid} has already exited`);
+    const k = this.k;
+    k.offCpu(this);
+    k.onCpu(this.main.cpu, () => {
+      const ua = k.layout.uareaVa;
+      this.space.pmap.remove(ua, ua + k.layout.uareaPages * PAGE_SIZE);
+      k.spaceOfPmap.delete(this.space.pmap);
+      k.vm.destroySpace(this.space);
+      k.vm.kmemFree(this.uareaKva, k.layout.uareaPages * PAGE_SIZE);
+    });
+    this.state = "zombie";
+    this.exitStatus = status | 0;
+    for (const c of this.children) {
+      c.parent = undefined;
+      if (c.state === "zombie") this.reapChild(c);
+    }
+    this.children.clear();
+    if (this.parent === undefined) this.reapChild(this);
+    k.services.trace.emit("proc", "exit", { pid: this.pid, status: this.exitStatus });
+    k.afterOp();
+  }
+
+  private reapChild(c: Proc): void {
+    c.state = "reaped";
+    this.k.reap(c);
+  }
+
+  /**
+   * wait(2) for any child. The simulator runs a process only when it is called, so a child that
+   * has not exited can never exit while we wait: that is EAGAIN here instead of blocking forever.
+   */
+  wait(): { pid: number; status: number } {
+    this.main.enter();
+    for (const c of this.children) {
+      if (c.state === "zombie") {
+        this.children.delete(c);
+        c.parent = undefined;
+        this.reapChild(c);
+        return { pid: c.pid, status: c.exitStatus ?? 0 };
+      }
+    }
+    if (this.children.size === 0) throw new SyscallError("wait4", "ECHILD");
+    throw new SyscallError("wait4", "EAGAIN", "no child has exited and waiting would block forever");
+  }
+
+  newThread(opts: { cpu?: number } = {}): ThreadApi {
+    this.k.guard();
+    const cpu = opts.cpu ?? this.main.cpu;
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.k.machine.cpus.length) {
+      throw new ConfigError("cpu", cpu, `a CPU index from 0 to ${this.k.machine.cpus.length - 1}`);
+    }
+    const td = new Thread(this.k, this, this.k.nextTid++, cpu);
+    this.threads.push(td);
+    return td;
+  }
+
+  setrlimit(resource: number, cur: number): void {
+    this.main.enter();
+    if (resource !== RLIMIT_MEMLOCK) throw new SyscallError("setrlimit", "EINVAL", "only RLIMIT_MEMLOCK is modelled");
+    if (!Number.isFinite(cur) || cur < 0) throw new SyscallError("setrlimit", "EINVAL");
+    this.memlockLimit = cur;
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The machine-independent memory system calls with the BSDs' argument checks (NetBSD
+ * sys/uvm/uvm_mmap.c: sys_mmap, sys_munmap, sys_mprotect, sys_minherit, sys_madvise, sys_mlock,
+ * sys_munlock, sys_mlockall, sys_munlockall, sys___msync13; 4.4BSD sys/vm/vm_mmap.c). Where
+ * NetBSD's code and its manual pages or POSIX disagree, docs/decisions/0005-syscall-errno.md
+ * records the choice.
+ */
+import {
+  type ErrnoName,
+  INHERIT_ZERO,
+  KERN_INVALID_ADDRESS,
+  KERN_INVALID_ARGUMENT,
+  KERN_NO_SPACE,
+  KERN_PROTECTION_FAILURE,
+  KERN_RESOURCE_SHORTAGE,
+  KERN_SUCCESS,
+  type KernReturn,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_NORMAL,
+  MADV_RANDOM,
+  MADV_SEQUENTIAL,
+  MADV_WILLNEED,
+  MAP_ANON,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MAP_WIRED,
+  MCL_CURRENT,
+  MCL_FUTURE,
+  MS_ASYNC,
+  MS_INVALIDATE,
+  MS_SYNC,
+  PAGE_MASK,
+  PAGE_SIZE,
+  Prot,
+  roundPage,
+  SyscallError,
+  type Inheritance,
+  INHERIT_SHARE,
+  INHERIT_COPY,
+} from "@vmlab/core";
+import type { Kernel } from "./kernel.js";
+import type { Proc } from "./proc.js";
+
+/** Syscall arguments are C integers: reject what no C caller could pass. */
+function intArg(name: string, v: number): number {
+  if (!Number.isInteger(v)) throw new SyscallError(name, "EINVAL", `argument ${v} is not an integer`);
+  return v;
+}
+
+function fail(call: string, code: ErrnoName, detail?: string): never {
+  throw new SyscallError(call, code, detail);
+}
+
+/** Page-align [addr, addr+len) the way the BSD calls do (pageoff folded into the size). */
+function alignRange(addr: number, len: number): { addr: number; size: number } {
+  const pageoff = addr % PAGE_SIZE;
+  return { addr: addr - pageoff, size: roundPage(len + pageoff) };
+}
+
+/** range_test (NetBSD uvm_mmap.c) for the non-mmap calls: inside [VM_MIN_ADDRESS, VM_MAXUSER_ADDRESS). */
+function inUserRange(k: Kernel, addr: number, size: number): boolean {
+  return addr >= k.layout.userMin && addr + size <= k.layout.userMax && addr + size >= addr;
+}
+
+function kernError(call: string, rv: KernReturn, map: Partial<Record<number, ErrnoName>>): void {
+  if (rv === KERN_SUCCESS) return;
+  fail(call, map[rv] ?? "EINVAL", `vm layer returned ${rv}`);
+}
+
+/** mmap(2) — anonymous memory in this issue; file descriptors come with the file system. */
+export function mmap(
+  k: Kernel,
+  p: Proc,
+  addr: number,
+  len: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  pos: number,
+): number {
+  intArg("mmap", addr);
+  intArg("mmap", len);
+  intArg("mmap", prot);
+  intArg("mmap", flags);
+  intArg("mmap", fd);
+  intArg("mmap", pos);
+  prot &= Prot.All;
+  const kind = flags & (MAP_SHARED | MAP_PRIVATE);
+  if (kind === (MAP_SHARED | MAP_PRIVATE)) fail("mmap", "EINVAL", "both MAP_SHARED and MAP_PRIVATE");
+  if (kind === 0) fail("mmap", "EINVAL", "neither MAP_SHARED nor MAP_PRIVATE");
+  if (len === 0) fail("mmap", "EINVAL", "zero length");
+  if (len < 0 || pos < 0) fail("mmap", "EINVAL", "negative length or offset");
+  const pageoff = pos % PAGE_SIZE;
+  const size = roundPage(len + pageoff);
+  const fixed = (flags & MAP_FIXED) !== 0;
+  let va = addr;
+  if (fixed) {
+    va -= pageoff;
+    if (va < 0 || va % PAGE_SIZE !== 0) fail("mmap", "EINVAL", "MAP_FIXED address not page aligned");
+    // range_test(addr, size, true)
+    if (va < k.layout.userMin) fail("mmap", "EINVAL", "MAP_FIXED below VM_MIN_ADDRESS");
+    if (va + size > k.layout.userMax) fail("mmap", "EFBIG", "MAP_FIXED range beyond VM_MAXUSER_ADDRESS");
+  } else {
+    // A hint never makes mmap fail; an unusable one is ignored.
+    va = va > 0 && va < k.layout.userMax ? roundPage(va) : 0;
+  }
+  if ((flags & MAP_ANON) === 0) fail("mmap", "EBADF", `fd ${fd} is not an open file`);
+  if (fd !== -1) fail("mmap", "EINVAL", "MAP_ANON with a file descriptor");
+  const wired = (flags & MAP_WIRED) !== 0 || p.wireFuture;
+  if (wired) checkWireLimits(k, p, size, "mmap");
+  const { rv, va: got } = k.vm.map(p.space, {
+    addr: va,
+    len: size,
+    prot,
+    maxProt: Prot.All,
+    fixed,
+    shared: kind === MAP_SHARED,
+    inheritance: kind === MAP_SHARED ? INHERIT_SHARE : INHERIT_COPY,
+    wired: false,
+  });
+  kernError("mmap", rv, { [KERN_NO_SPACE]: "ENOMEM", [KERN_RESOURCE_SHORTAGE]: "ENOMEM", [KERN_INVALID_ADDRESS]: "ENOMEM" });
+  if (wired) {
+    // NetBSD MAP_WIRED and mlockall(MCL_FUTURE): a mapping that cannot be wired is undone.
+    const wrv = k.vm.wire(p.space, got, size, "mlock");
+    if (wrv !== KERN_SUCCESS && prot !== Prot.None) {
+      k.vm.unmap(p.space, got, size);
+      fail("mmap", "EAGAIN", "the new mapping could not be locked");
+    }
+  }
+  return got + pageoff;
+}
+
+/** munmap(2) */
+export function munmap(k: Kernel, p: Proc, addr: number, len: number): void {
+  intArg("munmap", addr);
+  intArg("munmap", len);
+  if (addr < 0 || addr % PAGE_SIZE !== 0) fail("munmap", "EINVAL", "address not page aligned");
+  if (len <= 0) fail("munmap", "EINVAL", "zero or negative length");
+  const size = roundPage(len);
+  if (!inUserRange(k, addr, size)) fail("munmap", "EINVAL", "range outside the user address space");
+  kernError("munmap", k.vm.unmap(p.space, addr, size), {});
+}
+
+/** mprotect(2) */
+export function mprotect(k: Kernel, p: Proc, addr: number, len: number, prot: number): void {
+  intArg("mprotect", addr);
+  intArg("mprotect", len);
+  intArg("mprotect", prot);
+  if (addr < 0 || addr % PAGE_SIZE !== 0) fail("mprotect", "EINVAL", "address not page aligned");
+  if (len < 0) fail("mprotect", "EINVAL", "negative length");
+  const size = roundPage(len);
+  if (!inUserRange(k, addr, size)) fail("mprotect", "EINVAL", "range outside the user address space");
+  if (size === 0) return;
+  if (!k.vm.isMapped(p.space, addr, size)) fail("mprotect", "ENOMEM", "unmapped pages in the range");
+  kernError("mprotect", k.vm.protect(p.space, addr, size, prot & Prot.All, false), {
+    [KERN_PROTECTION_FAILURE]: "EACCES",
+    [KERN_INVALID_ADDRESS]: "ENOMEM",
+  });
+}
+
+/** minherit(2): NetBSD ignores holes in the range (uvm_map_inherit). */
+export function minherit(k: Kernel, p: Proc, addr: number, len: number, inherit: number): void {
+  intArg("minherit", addr);
+  intArg("minherit", len);
+  intArg("minherit", inherit);
+  if (addr < 0 || addr % PAGE_SIZE !== 0) fail("minherit", "EINVAL", "address not page aligned");
+  if (len < 0) fail("minherit", "EINVAL", "negative length");
+  const size = roundPage(len);
+  if (!inUserRange(k, addr, size)) fail("minherit", "EINVAL", "range outside the user address space");
+  if (inherit < INHERIT_SHARE || inherit > INHERIT_ZERO) fail("minherit", "EINVAL", `inheritance ${inherit}`);
+  if (size === 0) return;
+  kernError("minherit", k.vm.inherit(p.space, addr, size, inherit as Inheritance), {});
+}
+
+/** madvise(2) */
+export function madvise(k: Kernel, p: Proc, addr: number, len: number, advice: number): void {
+  intArg("madvise", addr);
+  intArg("madvise", len);
+  intArg("madvise", advice);
+  if (addr < 0 || addr % PAGE_SIZE !== 0) fail("madvise", "EINVAL", "address not page aligned");
+  if (len < 0) fail("madvise", "EINVAL", "negative length");
+  const size = roundPage(len);
+  if (!inUserRange(k, addr, size)) fail("madvise", "EINVAL", "range outside the user address space");
+  const known = [MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_FREE];
+  if (!known.includes(advice)) fail("madvise", "EINVAL", `advice ${advice}`);
+  if (size === 0) return;
+  if (!k.vm.isMapped(p.space, addr, size)) fail("madvise", "ENOMEM", "unmapped pages in the range");
+  kernError("madvise", k.vm.advise(p.space, addr, size, advice), { [KERN_INVALID_ADDRESS]: "ENOMEM" });
+}
+
+/** The wired-memory limits mlock and MAP_WIRED check (uvmexp.wiredmax: EAGAIN; RLIMIT_MEMLOCK: EAGAIN on NetBSD). */
+function checkWireLimits(k: Kernel, p: Proc, size: number, call: string): void {
+  if (size / PAGE_SIZE + k.vm.wiredPages > k.tunables.maxWiredPages) {
+    fail(call, "EAGAIN", "system wired-page limit reached");
+  }
+  if (size + k.vm.userWiredPages(p.space) * PAGE_SIZE > p.memlockLimit) {
+    fail(call, "EAGAIN", "RLIMIT_MEMLOCK exceeded");
+  }
+}
+
+/** mlock(2): NetBSD rounds the range to whole pages and answers every bad address with ENOMEM. */
+export function mlock(k: Kernel, p: Proc, addr: number, len: number): void {
+  intArg("mlock", addr);
+  intArg("mlock", len);
+  const { addr: a, size } = alignRange(addr, len);
+  if (len < 0 || !inUserRange(k, a, size)) fail("mlock", "ENOMEM", "range outside the user address space");
+  if (size === 0) return;
+  checkWireLimits(k, p, size, "mlock");
+  kernError("mlock", k.vm.wire(p.space, a, size, "mlock"), {
+    [KERN_INVALID_ADDRESS]: "ENOMEM",
+    [KERN_PROTECTION_FAILURE]: "ENOMEM",
+    [KERN_RESOURCE_SHORTAGE]: "EAGAIN",
+  });
+}
+
+/** munlock(2): unlocking memory that is not locked is ENOMEM (NetBSD t_mlock 1.8). */
+export function munlock(k: Kernel, p: Proc, addr: number, len: number): void {
+  intArg("munlock", addr);
+  intArg("munlock", len);
+  const { addr: a, size } = alignRange(addr, len);
+  if (len < 0 || !inUserRange(k, a, size)) fail("munlock", "ENOMEM", "range outside the user address space");
+  if (size === 0) return;
+  kernError("munlock", k.vm.unwire(p.space, a, size, "mlock"), {
+    [KERN_INVALID_ADDRESS]: "ENOMEM",
+    [KERN_INVALID_ARGUMENT]: "ENOMEM",
+  });
+}
+
+/** mlockall(2) */
+export function mlockall(k: Kernel, p: Proc, flags: number): void {
+  intArg("mlockall", flags);
+  if (flags === 0 || (flags & ~(MCL_CURRENT | MCL_FUTURE)) !== 0) fail("mlockall", "EINVAL", `flags ${flags}`);
+  if (flags & MCL_CURRENT) {
+    const need = k.vm.userWiredPages(p.space);
+    if (need > k.tunables.maxWiredPages) fail("mlockall", "ENOMEM", "system wired-page limit");
+  }
+  kernError("mlockall", k.vm.wireAll(p.space, (flags & MCL_CURRENT) !== 0, (flags & MCL_FUTURE) !== 0), {
+    [KERN_RESOURCE_SHORTAGE]: "ENOMEM",
+    [KERN_INVALID_ADDRESS]: "ENOMEM",
+  });
+  if (flags & MCL_CURRENT && k.vm.userWiredPages(p.space) * PAGE_SIZE > p.memlockLimit) {
+    k.vm.unwireAll(p.space);
+    fail("mlockall", "ENOMEM", "RLIMIT_MEMLOCK exceeded");
+  }
+  p.wireFuture = (flags & MCL_FUTURE) !== 0;
+}
+
+/** munlockall(2) */
+export function munlockall(k: Kernel, p: Proc): void {
+  k.vm.unwireAll(p.space);
+  p.wireFuture = false;
+}
+
+/** msync(2) */
+export function msync(k: Kernel, p: Proc, addr: number, len: number, flags: number): void {
+  intArg("msync", addr);
+  intArg("msync", len);
+  intArg("msync", flags);
+  const all = MS_ASYNC | MS_SYNC | MS_INVALIDATE;
+  if ((flags & ~all) !== 0 || (flags & all) === 0 || (flags & (MS_ASYNC | MS_SYNC)) === (MS_ASYNC | MS_SYNC)) {
+    fail("msync", "EINVAL", `flags ${flags}`);
+  }
+  if (addr < 0 || (addr & PAGE_MASK) !== 0) fail("msync", "EINVAL", "address not page aligned");
+  if (len < 0) fail("msync", "EINVAL", "negative length");
+  const size = roundPage(len);
+  if (!inUserRange(k, addr, size)) fail("msync", "ENOMEM", "range outside the user address space");
+  if (size === 0) return;
+  if (!k.vm.isMapped(p.space, addr, size)) fail("msync", "ENOMEM", "unmapped pages in the range");
+  kernError("msync", k.vm.sync(p.space, addr, size, flags), { [KERN_INVALID_ADDRESS]: "ENOMEM", [KERN_FAILURE_BUSY]: "EBUSY" });
+}
+
+/** The VM's answer when MS_INVALIDATE meets wired pages. */
+const KERN_FAILURE_BUSY = 5;
