@@ -74,7 +74,16 @@ export function runDemo(): DemoRow[] {
     m.ipi(cpu0, cpu1, (c) => c.invlpg(VA));
     const after = cpu1.load32(VA, true);
 
-    rows.push({ machine: spec.name, translatedPa, faultErrorCode, accessedDirty, staleRead, freshRead, shootdown: { before, after }, stats: m.stats() });
+    rows.push({
+      machine: spec.name,
+      translatedPa,
+      faultErrorCode,
+      accessedDirty,
+      staleRead,
+      freshRead,
+      shootdown: { before, after },
+      stats: m.stats(),
+    });
   }
   return rows;
 }

@@ -1,10 +1,11 @@
 /** Command definitions (commander). Output goes through `out` so tests can capture it. */
+
+import { WORKLOADS } from "@vmlab/bench";
 import { amd64 } from "@vmlab/hw-amd64";
 import { i386, i386Pae } from "@vmlab/hw-i386";
+import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import { Command } from "commander";
-import { WORKLOADS } from "@vmlab/bench";
-import { SingleBar } from "cli-progress";
 import { combinations } from "vmlab";
 import { runDemo } from "./demo.js";
 import { runWorkload } from "./run.js";
@@ -32,10 +33,26 @@ program
       return;
     }
     const t = new Table({
-      head: ["machine", "VA 0x8000010 →", "#PF code (user write, unmapped)", "A+D set", "stale TLB read", "after invlpg", "CPU1 before/after IPI"],
+      head: [
+        "machine",
+        "VA 0x8000010 →",
+        "#PF code (user write, unmapped)",
+        "A+D set",
+        "stale TLB read",
+        "after invlpg",
+        "CPU1 before/after IPI",
+      ],
     });
     for (const r of rows) {
-      t.push([r.machine, hex(r.translatedPa), hex(r.faultErrorCode), String(r.accessedDirty), hex(r.staleRead), hex(r.freshRead), `${hex(r.shootdown.before)} / ${hex(r.shootdown.after)}`]);
+      t.push([
+        r.machine,
+        hex(r.translatedPa),
+        hex(r.faultErrorCode),
+        String(r.accessedDirty),
+        hex(r.staleRead),
+        hex(r.freshRead),
+        `${hex(r.shootdown.before)} / ${hex(r.shootdown.after)}`,
+      ]);
     }
     out(t.toString());
     const keys = Object.keys(rows[0]?.stats ?? {});
@@ -58,7 +75,17 @@ program
       maxMemoryMiB: spec.traits.maxMemoryMiB,
     }));
     if (opts.json) {
-      out(JSON.stringify({ machines, combinations: combinations(), workloads: WORKLOADS.map((w) => ({ name: w.name, description: w.description })) }, null, 2));
+      out(
+        JSON.stringify(
+          {
+            machines,
+            combinations: combinations(),
+            workloads: WORKLOADS.map((w) => ({ name: w.name, description: w.description })),
+          },
+          null,
+          2,
+        ),
+      );
       return;
     }
     const t = new Table({ head: ["machine", "levels", "entry bytes", "MAXPHYADDR", "NX", "max RAM MiB"] });
@@ -90,35 +117,68 @@ program
   .option("--memory <MiB>", "RAM per machine", int)
   .option("--cpus <n>", "CPUs per machine", int)
   .option("--json", "machine-readable output")
-  .action((name: string, o: { machine: string; pmap: string; vm: string; seed: number; scale: number; memory?: number; cpus?: number; json?: boolean }) => {
-    const bar = o.json || !process.stdout.isTTY ? undefined : new SingleBar({ format: "{combo} [{bar}] {percentage}%", hideCursor: true });
-    let current = "";
-    const rows = runWorkload(name, {
-      machine: o.machine,
-      pmap: o.pmap,
-      vm: o.vm,
-      seed: o.seed,
-      scale: o.scale,
-      ...(o.memory !== undefined ? { memoryMiB: o.memory } : {}),
-      ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
-      onProgress: (c, done, total) => {
-        const label = `${c.machine}/${c.pmap}/${c.vm}`;
-        if (label !== current) {
-          bar?.stop();
-          bar?.start(total, done, { combo: label });
-          current = label;
-        }
-        bar?.update(done);
+  .action(
+    (
+      name: string,
+      o: {
+        machine: string;
+        pmap: string;
+        vm: string;
+        seed: number;
+        scale: number;
+        memory?: number;
+        cpus?: number;
+        json?: boolean;
       },
-    });
-    bar?.stop();
-    if (o.json) {
-      out(JSON.stringify({ results: rows.map((r) => ({ machine: r.machine, pmap: r.pmap, vm: r.vm, workload: r.workload, hostMs: r.hostMs, ops: r.ops, metrics: r.stats })) }, null, 2));
-      return;
-    }
-    const keys = [...new Set(rows.flatMap((r) => Object.keys(r.stats)))].sort();
-    const t = new Table({ head: ["counter", ...rows.map((r) => `${r.machine}/${r.pmap}/${r.vm}`)] });
-    t.push(["host ms", ...rows.map((r) => r.hostMs.toFixed(1))]);
-    for (const k of keys) t.push([k, ...rows.map((r) => String(r.stats[k] ?? 0))]);
-    out(t.toString());
-  });
+    ) => {
+      const bar =
+        o.json || !process.stdout.isTTY
+          ? undefined
+          : new SingleBar({ format: "{combo} [{bar}] {percentage}%", hideCursor: true });
+      let current = "";
+      const rows = runWorkload(name, {
+        machine: o.machine,
+        pmap: o.pmap,
+        vm: o.vm,
+        seed: o.seed,
+        scale: o.scale,
+        ...(o.memory !== undefined ? { memoryMiB: o.memory } : {}),
+        ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
+        onProgress: (c, done, total) => {
+          const label = `${c.machine}/${c.pmap}/${c.vm}`;
+          if (label !== current) {
+            bar?.stop();
+            bar?.start(total, done, { combo: label });
+            current = label;
+          }
+          bar?.update(done);
+        },
+      });
+      bar?.stop();
+      if (o.json) {
+        out(
+          JSON.stringify(
+            {
+              results: rows.map((r) => ({
+                machine: r.machine,
+                pmap: r.pmap,
+                vm: r.vm,
+                workload: r.workload,
+                hostMs: r.hostMs,
+                ops: r.ops,
+                metrics: r.stats,
+              })),
+            },
+            null,
+            2,
+          ),
+        );
+        return;
+      }
+      const keys = [...new Set(rows.flatMap((r) => Object.keys(r.stats)))].sort();
+      const t = new Table({ head: ["counter", ...rows.map((r) => `${r.machine}/${r.pmap}/${r.vm}`)] });
+      t.push(["host ms", ...rows.map((r) => r.hostMs.toFixed(1))]);
+      for (const k of keys) t.push([k, ...rows.map((r) => String(r.stats[k] ?? 0))]);
+      out(t.toString());
+    },
+  );

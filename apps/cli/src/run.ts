@@ -28,7 +28,10 @@ export interface RunRow {
 export function selectCombinations(o: { machine: string; pmap: string; vm: string }): Combination[] {
   const all = combinations();
   const pick = all.filter(
-    (c) => (o.machine === "all" || c.machine === o.machine) && (o.pmap === "all" || c.pmap === o.pmap) && (o.vm === "all" || c.vm === o.vm),
+    (c) =>
+      (o.machine === "all" || c.machine === o.machine) &&
+      (o.pmap === "all" || c.pmap === o.pmap) &&
+      (o.vm === "all" || c.vm === o.vm),
   );
   if (pick.length === 0) {
     // Let createSystem produce the ConfigError naming the bad field.

@@ -6,9 +6,9 @@ export {
   forkCow,
   randomTouch,
   seqTouch,
+  WORKLOADS,
   type Workload,
   type WorkloadOptions,
   type WorkloadResult,
-  WORKLOADS,
   workload,
 } from "./workloads.js";

@@ -94,7 +94,8 @@ export const forkCow: Workload = {
       const child = parent.fork();
       for (let i = 0; i < pages; i += 2) child.store32(a + i * PAGE_SIZE, pattern(i, gen));
       for (let i = 1; i < pages; i += 2) parent.store32(a + i * PAGE_SIZE, pattern(i, 100 + gen));
-      for (let i = 0; i < pages; i += 2) check(child.load32(a + i * PAGE_SIZE) === pattern(i, gen), `gen ${gen} child page ${i}`);
+      for (let i = 0; i < pages; i += 2)
+        check(child.load32(a + i * PAGE_SIZE) === pattern(i, gen), `gen ${gen} child page ${i}`);
       ops += 2 * pages;
       onProgress?.(gen, 3);
       chain.push(child);
@@ -109,6 +110,7 @@ export const WORKLOADS: readonly Workload[] = [seqTouch, randomTouch, forkCow];
 
 export function workload(name: string): Workload {
   const w = WORKLOADS.find((x) => x.name === name);
-  if (!w) throw new RangeError(`unknown workload '${name}'; expected one of ${WORKLOADS.map((x) => x.name).join(", ")}`);
+  if (!w)
+    throw new RangeError(`unknown workload '${name}'; expected one of ${WORKLOADS.map((x) => x.name).join(", ")}`);
   return w;
 }

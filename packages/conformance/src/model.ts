@@ -148,7 +148,7 @@ export type ProcState = "running" | "zombie" | "reaped";
 
 export interface ModelProcess {
   readonly pid: number;
-  /** Parent pid; 1 (init, not modelled) after the parent exits. */
+  /** Parent pid; ORPHANED (init, which is not modelled) after the parent exits. */
   ppid: number;
   state: ProcState;
   status: number | undefined;
@@ -159,6 +159,9 @@ export interface ModelProcess {
   /** RLIMIT_MEMLOCK, bytes. */
   memlockLimit: number;
 }
+
+/** The ppid of a process without a modelled parent (spawned, or orphaned and adopted by init). */
+export const ORPHANED = -1;
 
 const ok = <T>(value: T): SysResult<T> => ({ ok: true, value });
 const err = (errno: ErrnoName, why: string): SysResult<never> => ({ ok: false, errno, why });
@@ -227,7 +230,7 @@ export class BsdModel {
     if (this.procs.has(pid)) throw new ModelViolation(`pid ${pid} is already in use`);
     const p: ModelProcess = {
       pid,
-      ppid: 1,
+      ppid: ORPHANED,
       state: "running",
       status: undefined,
       pages: new Map(),
@@ -301,7 +304,7 @@ export class BsdModel {
     for (const c of this.procs.values()) {
       if (c.ppid !== pid || c.state === "reaped") continue;
       // Orphans go to init, which reaps them.
-      c.ppid = 1;
+      c.ppid = ORPHANED;
       if (c.state === "zombie") c.state = "reaped";
     }
   }

@@ -23,7 +23,14 @@ import {
   PROT_WRITE,
 } from "@vmlab/core";
 import { describe, expect, it } from "vitest";
-import { type AccessExpectation, BsdModel, littleEndian, ModelViolation, valueMatches } from "../src/model.js";
+import {
+  type AccessExpectation,
+  BsdModel,
+  littleEndian,
+  ModelViolation,
+  ORPHANED,
+  valueMatches,
+} from "../src/model.js";
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
@@ -203,7 +210,7 @@ describe("model: fork", () => {
     expect(m.waitCandidates(10)).toEqual({ ok: true, value: [11] });
     expect(m.reap(10, 11)).toBe(3);
     expect(m.waitCandidates(10)).toMatchObject({ ok: false, errno: "ECHILD" });
-    expect(m.proc(12).ppid).toBe(1);
+    expect(m.proc(12).ppid).toBe(ORPHANED);
     m.exit(12, 0);
     expect(m.proc(12).state).toBe("reaped");
     expect(() => m.reap(10, 12)).toThrow(ModelViolation);

@@ -116,6 +116,8 @@ export class Witness {
       });
       return;
     }
+    // Fast path: this order is already recorded, so it was checked when first seen.
+    if (this.order.get(a)?.has(b)) return;
     const back = this.path(b, a);
     if (back) {
       this.report({

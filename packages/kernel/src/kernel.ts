@@ -12,6 +12,8 @@ import {
   KERN_SUCCESS,
   KernelPanic,
   PAGE_SIZE,
+  PMAP_WIRED,
+  type Pmap,
   type PmapHost,
   type PmapModule,
   Prot,
@@ -20,8 +22,6 @@ import {
   type VmLayer,
   type VmPage,
   type VmSpace,
-  type Pmap,
-  PMAP_WIRED,
 } from "@vmlab/core";
 import type { Cpu, Machine } from "@vmlab/machine";
 import { Proc, type Thread as ThreadImpl } from "./proc.js";
@@ -190,7 +190,8 @@ export class Kernel implements System {
       const uva = this.layout.uareaVa + i * PAGE_SIZE;
       // The u-area's own page-table pages may have to be faulted into the map first.
       for (const ptva of this.pmap.missingPageTables(p.space.pmap, uva)) {
-        if (!this.faultPageTable(p.space, ptva)) this.services.panic(`vm_fork: no page table for the u-area at ${hex(uva)}`);
+        if (!this.faultPageTable(p.space, ptva))
+          this.services.panic(`vm_fork: no page table for the u-area at ${hex(uva)}`);
       }
       p.space.pmap.enter(uva, pg, Prot.Read | Prot.Write, PMAP_WIRED | Prot.Write);
     }
@@ -258,7 +259,8 @@ export class Kernel implements System {
       throw new InvariantViolation("witness", r.kind, r.message);
     }
     for (const [pid, p] of this.procs) {
-      if (p.state === "reaped") throw new InvariantViolation("kernel", "proc table", `pid ${pid} reaped but still listed`);
+      if (p.state === "reaped")
+        throw new InvariantViolation("kernel", "proc table", `pid ${pid} reaped but still listed`);
     }
   }
 

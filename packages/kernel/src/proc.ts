@@ -6,9 +6,9 @@
 import { ConfigError, PAGE_SIZE, RLIMIT_MEMLOCK, SignalError, SyscallError, type VmSpace } from "@vmlab/core";
 import { ACC_EXEC, ACC_READ, ACC_WRITE, type Cpu } from "@vmlab/machine";
 import type { Kernel } from "./kernel.js";
-import * as sys from "./vm_mmap.js";
 import { userFault } from "./trap.js";
 import type { Process, ProcessApi, Thread as ThreadApi } from "./types.js";
+import * as sys from "./vm_mmap.js";
 
 export class Thread implements ThreadApi {
   constructor(

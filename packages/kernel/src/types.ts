@@ -1,7 +1,7 @@
 /**
  * The public shapes of a composed system (API.md "Composing a system", "Processes", "Inspecting").
  */
-import type { AddressLayout, TraceEvent, TraceFilter, VmFactory, VmLayer, PmapModule } from "@vmlab/core";
+import type { AddressLayout, PmapModule, TraceEvent, TraceFilter, VmFactory, VmLayer } from "@vmlab/core";
 import type { Machine, MachineSpec, PmapFactory } from "@vmlab/machine";
 
 export interface SystemOptions {

@@ -7,7 +7,10 @@
  */
 import {
   type ErrnoName,
+  INHERIT_COPY,
+  INHERIT_SHARE,
   INHERIT_ZERO,
+  type Inheritance,
   KERN_INVALID_ADDRESS,
   KERN_INVALID_ARGUMENT,
   KERN_NO_SPACE,
@@ -36,9 +39,6 @@ import {
   Prot,
   roundPage,
   SyscallError,
-  type Inheritance,
-  INHERIT_SHARE,
-  INHERIT_COPY,
 } from "@vmlab/core";
 import type { Kernel } from "./kernel.js";
 import type { Proc } from "./proc.js";
@@ -51,6 +51,19 @@ function intArg(name: string, v: number): number {
 
 function fail(call: string, code: ErrnoName, detail?: string): never {
   throw new SyscallError(call, code, detail);
+}
+
+/**
+ * What the x86 page tables can express: a present page is always readable, and without NX it is
+ * also executable. So PROT_WRITE and PROT_EXEC imply PROT_READ, and on non-PAE i386 PROT_READ
+ * implies PROT_EXEC (docs/decisions/0006-x86-protections.md). Recording the wider protection
+ * keeps an access from depending on whether another access mapped the page first.
+ */
+export function effectiveProt(k: Kernel, prot: number): number {
+  let p = prot & Prot.All;
+  if (p !== Prot.None) p |= Prot.Read;
+  if ((p & Prot.Read) !== 0 && !k.machine.format.hasNx) p |= Prot.Exec;
+  return p;
 }
 
 /** Page-align [addr, addr+len) the way the BSD calls do (pageoff folded into the size). */
@@ -92,12 +105,11 @@ export function mmap(
   if (kind === 0) fail("mmap", "EINVAL", "neither MAP_SHARED nor MAP_PRIVATE");
   if (len === 0) fail("mmap", "EINVAL", "zero length");
   if (len < 0 || pos < 0) fail("mmap", "EINVAL", "negative length or offset");
-  const pageoff = pos % PAGE_SIZE;
-  const size = roundPage(len + pageoff);
+  if (pos % PAGE_SIZE !== 0) fail("mmap", "EINVAL", "offset not page aligned");
+  const size = roundPage(len);
   const fixed = (flags & MAP_FIXED) !== 0;
   let va = addr;
   if (fixed) {
-    va -= pageoff;
     if (va < 0 || va % PAGE_SIZE !== 0) fail("mmap", "EINVAL", "MAP_FIXED address not page aligned");
     // range_test(addr, size, true)
     if (va < k.layout.userMin) fail("mmap", "EINVAL", "MAP_FIXED below VM_MIN_ADDRESS");
@@ -113,14 +125,18 @@ export function mmap(
   const { rv, va: got } = k.vm.map(p.space, {
     addr: va,
     len: size,
-    prot,
+    prot: effectiveProt(k, prot),
     maxProt: Prot.All,
     fixed,
     shared: kind === MAP_SHARED,
     inheritance: kind === MAP_SHARED ? INHERIT_SHARE : INHERIT_COPY,
     wired: false,
   });
-  kernError("mmap", rv, { [KERN_NO_SPACE]: "ENOMEM", [KERN_RESOURCE_SHORTAGE]: "ENOMEM", [KERN_INVALID_ADDRESS]: "ENOMEM" });
+  kernError("mmap", rv, {
+    [KERN_NO_SPACE]: "ENOMEM",
+    [KERN_RESOURCE_SHORTAGE]: "ENOMEM",
+    [KERN_INVALID_ADDRESS]: "ENOMEM",
+  });
   if (wired) {
     // NetBSD MAP_WIRED and mlockall(MCL_FUTURE): a mapping that cannot be wired is undone.
     const wrv = k.vm.wire(p.space, got, size, "mlock");
@@ -129,7 +145,7 @@ export function mmap(
       fail("mmap", "EAGAIN", "the new mapping could not be locked");
     }
   }
-  return got + pageoff;
+  return got;
 }
 
 /** munmap(2) */
@@ -154,7 +170,7 @@ export function mprotect(k: Kernel, p: Proc, addr: number, len: number, prot: nu
   if (!inUserRange(k, addr, size)) fail("mprotect", "EINVAL", "range outside the user address space");
   if (size === 0) return;
   if (!k.vm.isMapped(p.space, addr, size)) fail("mprotect", "ENOMEM", "unmapped pages in the range");
-  kernError("mprotect", k.vm.protect(p.space, addr, size, prot & Prot.All, false), {
+  kernError("mprotect", k.vm.protect(p.space, addr, size, effectiveProt(k, prot), false), {
     [KERN_PROTECTION_FAILURE]: "EACCES",
     [KERN_INVALID_ADDRESS]: "ENOMEM",
   });
@@ -268,7 +284,10 @@ export function msync(k: Kernel, p: Proc, addr: number, len: number, flags: numb
   if (!inUserRange(k, addr, size)) fail("msync", "ENOMEM", "range outside the user address space");
   if (size === 0) return;
   if (!k.vm.isMapped(p.space, addr, size)) fail("msync", "ENOMEM", "unmapped pages in the range");
-  kernError("msync", k.vm.sync(p.space, addr, size, flags), { [KERN_INVALID_ADDRESS]: "ENOMEM", [KERN_FAILURE_BUSY]: "EBUSY" });
+  kernError("msync", k.vm.sync(p.space, addr, size, flags), {
+    [KERN_INVALID_ADDRESS]: "ENOMEM",
+    [KERN_FAILURE_BUSY]: "EBUSY",
+  });
 }
 
 /** The VM's answer when MS_INVALIDATE meets wired pages. */

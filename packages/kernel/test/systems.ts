@@ -17,5 +17,11 @@ export function boot(
   o: { memoryMiB?: number; cpus?: number } & Partial<Omit<SystemOptions, "machine" | "pmap" | "vm">> = {},
 ): System {
   const { memoryMiB = 32, cpus = 1, ...rest } = o;
-  return createSystem({ machine: machine({ memoryMiB, cpus }), pmap: machPmap(), vm: machVm(), auditEveryOp: true, ...rest });
+  return createSystem({
+    machine: machine({ memoryMiB, cpus }),
+    pmap: machPmap(),
+    vm: machVm(),
+    auditEveryOp: true,
+    ...rest,
+  });
 }

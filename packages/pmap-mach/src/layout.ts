@@ -79,8 +79,10 @@ function finish(
     aptd += step;
   }
   const uareaVa = ptmap - p.uareaPages * PAGE_SIZE;
-  // User page tables: the table pages of every address below the self slot.
-  const uptMax = p.machine === "amd64" ? ptmap + slotBytes : ptd;
+  // User page tables: the table pages of every address below the self slot. They end where the
+  // top-level table itself appears in the window (4.4BSD UPT_MAX_ADDRESS = PTD); on amd64 the
+  // PTs, PDs and PDPTs of the user slots are the three runs below that point.
+  const uptMax = ptd;
   const layout = {
     userMin: PAGE_SIZE,
     userMax: uareaVa,

@@ -121,9 +121,16 @@ export class PvTable {
     this.heads.length = Math.max(this.heads.length, len);
   }
 
-  /** Whether adding a mapping of pg needs a chained entry (its head is taken). */
-  needsEntry(pg: VmPage): boolean {
-    return this.head(pg).pmap !== null;
+  /**
+   * Whether pmap_enter of pg at (pmap, va) can proceed without allocating: a chained entry is
+   * free, the head is free, or (pmap, va) is already on the list (a protection/wiring change).
+   */
+  canInsert(pg: VmPage, pmap: PvPmap, va: VAddr): boolean {
+    if (this.nfree > 0) return true;
+    for (let e: PvEntry | null = this.head(pg); e !== null && e.pmap !== null; e = e.next) {
+      if (e.pmap === pmap && e.va === va) return true;
+    }
+    return this.head(pg).pmap === null;
   }
 
   /**
@@ -131,23 +138,23 @@ export class PvTable {
    * page when the head is taken and no chained entry is free. False when no page is available
    * and the caller may fail (PMAP_CANFAIL); otherwise a shortage panics.
    */
-  reserve(host: PmapHost, pg: VmPage, canFail: boolean): boolean {
-    if (this.nfree > 0 || !this.needsEntry(pg)) return true;
+  reserve(host: PmapHost, pg: VmPage, pmap: PvPmap, va: VAddr, canFail: boolean): boolean {
+    if (this.canInsert(pg, pmap, va)) return true;
     const page = host.allocPage({});
     if (page === null) {
       if (canFail) return false;
       return this.kernel.panic("pmap_alloc_pv: no memory for a pv page");
     }
-    const va = host.kvaAlloc(PAGE_SIZE);
-    this.mapper.kenter(va, page.pa);
-    const p = new PvPage(va, page, this.npvppg);
+    const kva = host.kvaAlloc(PAGE_SIZE);
+    this.mapper.kenter(kva, page.pa);
+    const p = new PvPage(kva, page, this.npvppg);
     this.pages.add(p);
     this.nfree += this.npvppg;
     this.emptyPages++;
     p.listed = true;
     this.avail.push(p);
     this.cPageAlloc.value++;
-    this.kernel.trace.emit("pmap", "pvpage.alloc", { va, pa: page.pa });
+    this.kernel.trace.emit("pmap", "pvpage.alloc", { va: kva, pa: page.pa });
     return true;
   }
 

@@ -16,11 +16,16 @@
  * generation of that pmap's page-table pages — its TLB may have cached through APTmap, and
  * flushes when that differs even if the slot in memory already holds the right value.
  */
-import { hex, type KernelServices } from "@vmlab/core";
-import type { Counter } from "@vmlab/core";
-import { type Cpu, type Machine, PG_RW, PG_V, RecursiveWindow } from "@vmlab/machine";
+
+import { type Counter, hex, type KernelServices } from "@vmlab/core";
+import type { Cpu, Machine } from "@vmlab/machine";
+import * as hw from "@vmlab/machine";
 import type { MachLayout } from "./layout.js";
-import { PG_FRAME_HI, PG_FRAME_LO } from "./pte.js";
+import * as pte from "./pte.js";
+
+// Module-local copies of hot constants (see pmap.ts).
+const { PG_RW, PG_V } = hw;
+const { PG_FRAME_HI, PG_FRAME_LO } = pte;
 
 /** What the windows need to know about a pmap. */
 export interface WindowPmap {
@@ -35,9 +40,9 @@ export interface WindowPmap {
 
 export class PteWindows {
   /** PTmap: RecursiveWindow(format, PTDPTDI, PTDPTDI). */
-  readonly ptw: RecursiveWindow;
+  readonly ptw: hw.RecursiveWindow;
   /** APTmap: RecursiveWindow(format, APTDPTDI, PTDPTDI). */
-  readonly aptw: RecursiveWindow;
+  readonly aptw: hw.RecursiveWindow;
   readonly wide: boolean;
   readonly entryBytes: number;
   readonly levels: number;
@@ -59,8 +64,8 @@ export class PteWindows {
     private readonly kernel: KernelServices,
   ) {
     const f = machine.format;
-    this.ptw = new RecursiveWindow(f, L.selfSlot, L.selfSlot);
-    this.aptw = new RecursiveWindow(f, L.altSlot, L.selfSlot);
+    this.ptw = new hw.RecursiveWindow(f, L.selfSlot, L.selfSlot);
+    this.aptw = new hw.RecursiveWindow(f, L.altSlot, L.selfSlot);
     if (this.ptw.base !== L.layout.ptmap || this.ptw.entryVa(0, L.levels - 1) !== L.ptd) {
       throw new Error(`pmap-mach: layout of ${L.machine} disagrees with the recursive window`);
     }
@@ -102,7 +107,7 @@ export class PteWindows {
    * pmap_pte's choice of window: PTmap for the kernel pmap and the pmap in this CPU's CR3,
    * otherwise APTmap after installing the pmap's top-level table in the alternate slot(s).
    */
-  select(cpu: Cpu, pm: WindowPmap): RecursiveWindow {
+  select(cpu: Cpu, pm: WindowPmap): hw.RecursiveWindow {
     if (pm.isKernel || cpu.cr3 === pm.cr3) return this.ptw;
     const e = this.entryBytes;
     let changed = false;
@@ -113,7 +118,11 @@ export class PteWindows {
       const wantHi = want < 0x1_0000_0000 ? 0 : Math.floor(want / 0x1_0000_0000);
       const lo = this.load(cpu, ea);
       const hi = this.wide ? this.load(cpu, ea + 4) : 0;
-      if ((lo & PG_V) === 0 || (lo & PG_FRAME_LO) >>> 0 !== (wantLo & PG_FRAME_LO) >>> 0 || (hi & PG_FRAME_HI) !== wantHi) {
+      if (
+        (lo & PG_V) === 0 ||
+        (lo & PG_FRAME_LO) >>> 0 !== (wantLo & PG_FRAME_LO) >>> 0 ||
+        (hi & PG_FRAME_HI) !== wantHi
+      ) {
         if (this.wide) this.store(cpu, ea + 4, wantHi);
         this.store(cpu, ea, wantLo);
         changed = true;
@@ -148,7 +157,7 @@ export class PteWindows {
    * the level (>= 1) of the first entry, from the top, that is not valid — the tables of levels
    * below it are missing. The top-level table is always there (it is PTD itself).
    */
-  tablesPresent(cpu: Cpu, w: RecursiveWindow, va: number): number {
+  tablesPresent(cpu: Cpu, w: hw.RecursiveWindow, va: number): number {
     for (let l = this.levels - 1; l >= 1; l--) {
       if ((this.load(cpu, w.entryVa(va, l)) & PG_V) === 0) return l;
     }

@@ -13,4 +13,6 @@ export interface VmCore {
   readonly counters: VmCounters;
   readonly pages: PageArray;
   readonly objects: ObjectTable;
+  /** VM_WAIT: where 4.4BSD slept for free pages, run the pageout daemon once. */
+  vmWait(): void;
 }

@@ -11,7 +11,7 @@
  */
 import { type KernelServices, PAGE_SIZE, type PmapModule, Prot } from "@vmlab/core";
 import type { VmCounters } from "./vm_counters.js";
-import { type MachPage, PG_BUSY, PG_COPYONWRITE, PG_FAKE, type PageArray } from "./vm_page.js";
+import { type MachPage, type PageArray, PG_BUSY, PG_COPYONWRITE, PG_FAKE } from "./vm_page.js";
 
 /** vm_object flags (4.4BSD vm_object.h). */
 export const OBJ_CANPERSIST = 0x0001;
@@ -238,7 +238,8 @@ export class ObjectTable {
    */
   collapse(object: VmObject | null): void {
     for (;;) {
-      if (!object || object.pagingInProgress !== 0 || object.pager !== null) return;
+      if (!object) return;
+      if (object.pagingInProgress !== 0 || object.pager !== null) return;
       const backing = object.shadow;
       if (!backing) return;
       if ((backing.flags & OBJ_INTERNAL) === 0 || backing.pagingInProgress !== 0) return;
@@ -279,9 +280,9 @@ export class ObjectTable {
   private collapseInto(object: VmObject, backing: VmObject, backingOffset: number, size: number): void {
     for (const p of [...backing.pages.values()]) {
       const newOffset = p.offset - backingOffset;
-      // Wired pages live in the first object of the entry that wired them, never in a backing
-      // object (vm_fault copies up when wiring), so vm_page_free's wired-page panic cannot fire
-      // here unless that bookkeeping is broken.
+      // No shadow sees a wired page (vm_fault copies up when wiring; fork copies wired ranges),
+      // and a wired entry holds its own reference on this object, so case 1 never meets a wired
+      // page: vm_page_free's wired-page panic fires here only if that bookkeeping is broken.
       if (p.offset < backingOffset || newOffset >= size) {
         this.pages.freePage(p);
         continue;

@@ -7,7 +7,7 @@
  * the pmap or the kernel through the PmapHost (page-table pages, pv pages, held pages) belong to
  * no object and sit on no queue (PG_HOST, a vmlab flag).
  */
-import { hex, type KernelServices, PAGE_SIZE, type PAddr, type PhysSegment, type PmapModule, Prot } from "@vmlab/core";
+import { hex, type KernelServices, type PAddr, PAGE_SIZE, type PhysSegment, type PmapModule, Prot } from "@vmlab/core";
 import type { VmCounters } from "./vm_counters.js";
 import type { VmObject } from "./vm_object.js";
 

@@ -25,7 +25,11 @@ export function createSystem(opts: NamedSystemOptions): System {
   const vm = vmFactory(opts.vm);
   for (const id of opts.errata ?? []) {
     if (!KNOWN_ERRATA.includes(id)) {
-      throw new ConfigError("errata", id, KNOWN_ERRATA.length ? `one of ${KNOWN_ERRATA.join(", ")}` : "no erratum yet (the catalogue is empty)");
+      throw new ConfigError(
+        "errata",
+        id,
+        KNOWN_ERRATA.length ? `one of ${KNOWN_ERRATA.join(", ")}` : "no erratum yet (the catalogue is empty)",
+      );
     }
   }
   const spec = machine({

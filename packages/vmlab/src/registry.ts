@@ -2,11 +2,12 @@
  * The registry of parts: names → factories. `combinations()` lists what exists so far (it grows
  * to all 27 as pmaps and VM layers land).
  */
+
+import type { VmFactory } from "@vmlab/core";
 import { ConfigError } from "@vmlab/core";
 import { amd64 } from "@vmlab/hw-amd64";
 import { i386, i386Pae } from "@vmlab/hw-i386";
 import type { MachineOptions, MachineSpec, PmapFactory } from "@vmlab/machine";
-import type { VmFactory } from "@vmlab/core";
 import { machPmap } from "@vmlab/pmap-mach";
 import { machVm } from "@vmlab/vm-mach";
 
@@ -47,7 +48,11 @@ function pick<T>(field: string, table: Readonly<Partial<Record<string, T>>>, nam
   if (v === undefined) {
     const have = Object.keys(table);
     const missing = all.filter((n) => !have.includes(n));
-    throw new ConfigError(field, name, `one of ${have.map((n) => `'${n}'`).join(", ")}${missing.length ? ` (not yet implemented: ${missing.join(", ")})` : ""}`);
+    throw new ConfigError(
+      field,
+      name,
+      `one of ${have.map((n) => `'${n}'`).join(", ")}${missing.length ? ` (not yet implemented: ${missing.join(", ")})` : ""}`,
+    );
   }
   return v;
 }

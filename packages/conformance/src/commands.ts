@@ -1,0 +1,794 @@
+/**
+ * Model-based commands (fast-check `fc.commands` / `fc.modelRun`): each one runs a system call or
+ * a user access on the real system and on the reference model, compares the outcome (value, errno
+ * by name, or signal), and audits every layer afterwards.
+ *
+ * Commands carry abstract parameters (which live process, which of its regions, which page), so a
+ * shrunk sequence stays meaningful; the concrete calls of a run are kept in a transcript that goes
+ * into the failure message.
+ */
+import {
+  MAP_ANON,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MAP_WIRED,
+  PAGE_SIZE,
+  RLIM_INFINITY,
+  RLIMIT_MEMLOCK,
+} from "@vmlab/core";
+import type { Process, ProcessApi, System } from "@vmlab/kernel";
+import fc from "fast-check";
+import { type AccessExpectation, type AccessKind, BsdModel, ModelViolation, protName, type SysResult } from "./model.js";
+
+const P = PAGE_SIZE;
+
+/** A range an mmap created, remembered so later commands can aim at it. */
+export interface Region {
+  readonly start: number;
+  readonly pages: number;
+}
+
+/** The fast-check "model": the reference model plus what the commands need to pick targets. */
+export interface World {
+  readonly model: BsdModel;
+  /** Regions by pid, newest last (inherited by a forked child). */
+  readonly regions: Map<number, Region[]>;
+  /** A page-aligned window of the user range used for MAP_FIXED and wild addresses. */
+  readonly window: number;
+  readonly cpus: number;
+  /** The first process: never exits, so there is always someone to run commands. */
+  readonly root: number;
+}
+
+/** The fast-check "real system". */
+export interface Real {
+  readonly sys: System;
+  readonly procs: Map<number, Process>;
+  /** A thread on CPU 1 per process, created on first use (TLB shootdowns get exercised). */
+  readonly threads: Map<number, ProcessApi>;
+  readonly transcript: string[];
+  /** Commands run so far in this run. */
+  executed: number;
+}
+
+export type VmCommand = fc.Command<World, Real>;
+
+const MAX_PROCS = 6;
+const MAX_REGIONS = 8;
+const WINDOW_PAGES = 64;
+const TRANSCRIPT_TAIL = 40;
+
+/** A disagreement between the implementation and the model. */
+export class Mismatch extends Error {
+  override readonly name = "Mismatch";
+}
+
+/** Build the world and the real system for one run from a freshly made system. */
+export function setup(sys: System): { model: World; real: Real } {
+  const { userMin, userMax } = sys.layout;
+  const nx = sys.config.machine !== "i386";
+  const model = new BsdModel({ userMin, userMax, nx });
+  const root = sys.spawn();
+  // An explicit, effectively unlimited RLIMIT_MEMLOCK, so the model knows it.
+  root.setrlimit(RLIMIT_MEMLOCK, RLIM_INFINITY);
+  model.spawn(root.pid);
+  const span = userMax - userMin;
+  const window = userMin + Math.floor(span / 4 / P) * P;
+  return {
+    model: { model, regions: new Map([[root.pid, []]]), window, cpus: sys.config.cpus, root: root.pid },
+    real: { sys, procs: new Map([[root.pid, root]]), threads: new Map(), transcript: [], executed: 0 },
+  };
+}
+
+// ------------------------------------------------------------------ observing the real system
+
+type Observed<T> =
+  | { readonly kind: "ok"; readonly value: T }
+  | { readonly kind: "errno"; readonly code: string }
+  | { readonly kind: "signal"; readonly signal: string; readonly code: string; readonly addr: number };
+
+interface ErrorLike {
+  name?: unknown;
+  code?: unknown;
+  signal?: unknown;
+  addr?: unknown;
+}
+
+/** Run one call; SyscallError and SignalError become observations, anything else propagates. */
+function observe<T>(f: () => T): Observed<T> {
+  try {
+    return { kind: "ok", value: f() };
+  } catch (e) {
+    const x = e as ErrorLike;
+    if (x !== null && typeof x === "object" && x.name === "SyscallError" && typeof x.code === "string") {
+      return { kind: "errno", code: x.code };
+    }
+    if (x !== null && typeof x === "object" && x.name === "SignalError" && typeof x.signal === "string") {
+      return { kind: "signal", signal: x.signal, code: String(x.code), addr: Number(x.addr) };
+    }
+    throw e;
+  }
+}
+
+function hex(x: number): string {
+  return Number.isFinite(x) && x >= 0 ? `0x${x.toString(16)}` : String(x);
+}
+
+function showObserved(o: Observed<unknown>): string {
+  switch (o.kind) {
+    case "ok":
+      return typeof o.value === "number" ? `ok ${hex(o.value)}` : "ok";
+    case "errno":
+      return o.code;
+    case "signal":
+      return `${o.signal}/${o.code} at ${hex(o.addr)}`;
+  }
+}
+
+function showExpected(r: SysResult<unknown>): string {
+  return r.ok ? "success" : `${r.errno} (${r.why})`;
+}
+
+function showAccess(e: AccessExpectation): string {
+  const parts: string[] = [];
+  if (e.canSucceed) {
+    const b = e.bytes.map((x) => (x === null ? "??" : x.toString(16).padStart(2, "0"))).join(" ");
+    parts.push(`success [${b}]`);
+  }
+  for (const f of e.faults) parts.push(`${f.signal}/${f.code} at ${hex(f.addr)} (${f.why})`);
+  return parts.join(" or ");
+}
+
+// ------------------------------------------------------------------ the command base
+
+/** Which live process `index` designates (creation order, wrapping). */
+function pickPid(w: World, index: number): number {
+  const live = w.model.live();
+  return live[index % live.length]!.pid;
+}
+
+function api(w: World, r: Real, pid: number, via: number): ProcessApi {
+  const proc = r.procs.get(pid)!;
+  if (via === 0 || w.cpus < 2) return proc;
+  let t = r.threads.get(pid);
+  if (t === undefined) {
+    t = proc.newThread({ cpu: 1 });
+    r.threads.set(pid, t);
+  }
+  return t;
+}
+
+abstract class Base implements VmCommand {
+  /** The call in the transcript, filled in by `run`. */
+  protected call = "";
+
+  check(_w: Readonly<World>): boolean {
+    return true;
+  }
+
+  abstract toString(): string;
+
+  protected abstract exec(w: World, r: Real): void;
+
+  run(w: World, r: Real): void {
+    this.call = this.toString();
+    r.executed++;
+    try {
+      this.exec(w, r);
+    } catch (e) {
+      throw this.decorate(w, r, e);
+    }
+    try {
+      r.sys.audit();
+    } catch (e) {
+      throw this.decorate(w, r, e, "audit after the command");
+    }
+  }
+
+  /** Log a concrete call and its outcome. */
+  protected note(line: string): void {
+    this.call = line;
+  }
+
+  protected record(r: Real, line: string): void {
+    r.transcript.push(line);
+  }
+
+  private decorate(w: World, r: Real, e: unknown, where?: string): Error {
+    const base = e instanceof Mismatch ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    const lines = [`${where ? `${where}: ` : ""}${base}`, `  command: ${this.toString()}`, `  call: ${this.call}`];
+    for (const p of w.model.live()) lines.push(`  model ${w.model.describe(p.pid)}`);
+    const tail = r.transcript.slice(-TRANSCRIPT_TAIL);
+    lines.push(`  transcript (last ${tail.length} of ${r.transcript.length} calls):`);
+    for (const t of tail) lines.push(`    ${t}`);
+    const out = new Mismatch(lines.join("\n"));
+    // fast-check prints the stack: keep it to the message, plus where an unexpected error came from.
+    const foreign = e instanceof Error && !(e instanceof Mismatch) && !(e instanceof ModelViolation);
+    out.stack = foreign && e.stack !== undefined ? `${out.message}\n  original stack:\n${e.stack}` : out.message;
+    return out;
+  }
+
+  /** Compare a system call's outcome with the model's verdict. */
+  protected expectSys(r: Real, call: string, exp: SysResult<unknown>, got: Observed<unknown>): void {
+    this.note(call);
+    this.record(r, `${call} → ${showObserved(got)}`);
+    const agree = exp.ok ? got.kind === "ok" : got.kind === "errno" && got.code === exp.errno;
+    if (!agree) throw new Mismatch(`${call}: expected ${showExpected(exp)}, got ${showObserved(got)}`);
+  }
+}
+
+// ------------------------------------------------------------------ targets
+
+/** An abstract range: a region of the process (or the wild window) and pages relative to it. */
+export interface Target {
+  readonly region: number;
+  readonly page: number;
+  readonly pages: number;
+  /** 0: page-exact; 1: the address is off by `slop` bytes; 2: the length is off by `slop` bytes. */
+  readonly shape: 0 | 1 | 2;
+  readonly slop: number;
+}
+
+export const targetArb: fc.Arbitrary<Target> = fc.record({
+  region: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 0, 1) }, { weight: 1, arbitrary: fc.nat({ max: 15 }) }),
+  page: fc.integer({ min: -1, max: 8 }),
+  pages: fc.integer({ min: 0, max: 6 }),
+  shape: fc.constantFrom<0 | 1 | 2>(0, 0, 0, 0, 1, 2),
+  slop: fc.integer({ min: -100, max: 100 }),
+});
+
+function showTarget(t: Target): string {
+  const shape = t.shape === 0 ? "" : t.shape === 1 ? ` addr${t.slop >= 0 ? "+" : ""}${t.slop}` : ` len${t.slop >= 0 ? "+" : ""}${t.slop}`;
+  return `r${t.region}${t.page >= 0 ? "+" : ""}${t.page}p×${t.pages}${shape}`;
+}
+
+/**
+ * The region `index` designates: 0 the newest, 1 the oldest, 2 the second newest, 3 the second
+ * oldest, ...; past twice the number of regions, a slot of the wild window.
+ */
+function regionOf(w: World, pid: number, index: number): Region {
+  const regions = w.regions.get(pid) ?? [];
+  const n = regions.length;
+  if (n === 0 || index >= 2 * n) return { start: w.window + (index % 8) * 8 * P, pages: 8 };
+  const k = Math.floor(index / 2) % n;
+  return regions[index % 2 === 0 ? n - 1 - k : k]!;
+}
+
+function resolve(w: World, pid: number, t: Target): { addr: number; len: number } {
+  const reg = regionOf(w, pid, t.region);
+  let addr = reg.start + t.page * P;
+  let len = t.pages * P;
+  if (t.shape === 1) addr += t.slop;
+  else if (t.shape === 2) len = Math.max(0, len + t.slop);
+  return { addr, len };
+}
+
+function remember(w: World, pid: number, start: number, pages: number): void {
+  const list = w.regions.get(pid) ?? [];
+  list.push({ start, pages });
+  if (list.length > MAX_REGIONS) list.shift();
+  w.regions.set(pid, list);
+}
+
+// ------------------------------------------------------------------ mmap
+
+export type Placement = "any" | "hint-region" | "hint-wild" | "hint-unaligned" | "fixed-region" | "fixed-window";
+
+export interface MmapArgs {
+  readonly p: number;
+  readonly via: number;
+  readonly pages: number;
+  readonly prot: number;
+  readonly shared: boolean;
+  readonly wired: boolean;
+  readonly placement: Placement;
+  readonly region: number;
+  readonly page: number;
+}
+
+export class MmapCommand extends Base {
+  constructor(readonly a: MmapArgs) {
+    super();
+  }
+
+  toString(): string {
+    const a = this.a;
+    return `mmap(p${a.p}${a.via ? "/t1" : ""}, ${a.pages}p, ${protName(a.prot)}, ${a.shared ? "SHARED" : "PRIVATE"}${a.wired ? "|WIRED" : ""}, ${a.placement} r${a.region}+${a.page})`;
+  }
+
+  protected exec(w: World, r: Real): void {
+    const a = this.a;
+    const pid = pickPid(w, a.p);
+    const reg = regionOf(w, pid, a.region);
+    let addr = 0;
+    let flags = MAP_ANON | (a.shared ? MAP_SHARED : MAP_PRIVATE) | (a.wired ? MAP_WIRED : 0);
+    switch (a.placement) {
+      case "any":
+        break;
+      case "hint-region":
+        addr = reg.start + a.page * P;
+        break;
+      case "hint-wild":
+        addr = w.window + (a.region * 8 + a.page) * P;
+        break;
+      case "hint-unaligned":
+        addr = reg.start + a.page * P + 123;
+        break;
+      case "fixed-region":
+        addr = reg.start + a.page * P;
+        flags |= MAP_FIXED;
+        break;
+      case "fixed-window":
+        addr = w.window + ((a.region * 8 + a.page + WINDOW_PAGES) % WINDOW_PAGES) * P;
+        flags |= MAP_FIXED;
+        break;
+    }
+    const len = a.pages * P;
+    const call = `[${pid}] mmap(${hex(addr)}, ${hex(len)}, ${protName(a.prot)}, ${hex(flags)}, -1, 0)`;
+    const got = observe(() => api(w, r, pid, a.via).mmap(addr, len, a.prot, flags, -1, 0));
+    let exp: SysResult<number>;
+    try {
+      exp = w.model.mmap(pid, addr, len, a.prot, flags, -1, 0, got.kind === "ok" ? got.value : undefined);
+    } catch (e) {
+      this.record(r, `${call} → ${showObserved(got)}`);
+      throw e;
+    }
+    this.expectSys(r, call, exp, got);
+    if (exp.ok && got.kind === "ok") {
+      if (got.value !== exp.value) {
+        throw new Mismatch(`${call}: MAP_FIXED mapping returned ${hex(got.value)}, expected ${hex(exp.value)}`);
+      }
+      remember(w, pid, got.value, a.pages);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ range system calls
+
+export type RangeCall = "munmap" | "mprotect" | "mlock" | "munlock" | "minherit" | "msync" | "madvise";
+
+export class RangeCommand extends Base {
+  constructor(
+    readonly callName: RangeCall,
+    readonly p: number,
+    readonly via: number,
+    readonly t: Target,
+    readonly arg: number,
+  ) {
+    super();
+  }
+
+  toString(): string {
+    const extra = this.callName === "munmap" || this.callName === "mlock" || this.callName === "munlock" ? "" : `, ${this.showArg()}`;
+    return `${this.callName}(p${this.p}${this.via ? "/t1" : ""}, ${showTarget(this.t)}${extra})`;
+  }
+
+  private showArg(): string {
+    return this.callName === "mprotect" ? protName(this.arg) : hex(this.arg);
+  }
+
+  protected exec(w: World, r: Real): void {
+    const pid = pickPid(w, this.p);
+    const { addr, len } = resolve(w, pid, this.t);
+    const m = w.model;
+    const u = api(w, r, pid, this.via);
+    const x = this.arg;
+    let exp: SysResult<unknown>;
+    let got: Observed<unknown>;
+    switch (this.callName) {
+      case "munmap":
+        got = observe(() => u.munmap(addr, len));
+        exp = m.munmap(pid, addr, len);
+        break;
+      case "mprotect":
+        got = observe(() => u.mprotect(addr, len, x));
+        exp = m.mprotect(pid, addr, len, x);
+        break;
+      case "mlock":
+        got = observe(() => u.mlock(addr, len));
+        exp = m.mlock(pid, addr, len);
+        break;
+      case "munlock":
+        got = observe(() => u.munlock(addr, len));
+        exp = m.munlock(pid, addr, len);
+        break;
+      case "minherit":
+        got = observe(() => u.minherit(addr, len, x));
+        exp = m.minherit(pid, addr, len, x);
+        break;
+      case "msync":
+        got = observe(() => u.msync(addr, len, x));
+        exp = m.msync(pid, addr, len, x);
+        break;
+      case "madvise":
+        got = observe(() => u.madvise(addr, len, x));
+        exp = m.madvise(pid, addr, len, x);
+        break;
+    }
+    const args = this.callName === "munmap" || this.callName === "mlock" || this.callName === "munlock" ? "" : `, ${this.showArg()}`;
+    this.expectSys(r, `[${pid}] ${this.callName}(${hex(addr)}, ${hex(len)}${args})`, exp, got);
+  }
+}
+
+export class MlockallCommand extends Base {
+  constructor(
+    readonly p: number,
+    readonly via: number,
+    readonly flags: number | "munlockall",
+  ) {
+    super();
+  }
+
+  toString(): string {
+    return this.flags === "munlockall" ? `munlockall(p${this.p})` : `mlockall(p${this.p}, ${this.flags})`;
+  }
+
+  protected exec(w: World, r: Real): void {
+    const pid = pickPid(w, this.p);
+    const u = api(w, r, pid, this.via);
+    const f = this.flags;
+    if (f === "munlockall") {
+      this.expectSys(r, `[${pid}] munlockall()`, w.model.munlockall(pid), observe(() => u.munlockall()));
+    } else {
+      const got = observe(() => u.mlockall(f));
+      this.expectSys(r, `[${pid}] mlockall(${f})`, w.model.mlockall(pid, f), got);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ processes
+
+export class ForkCommand extends Base {
+  constructor(readonly p: number) {
+    super();
+  }
+
+  override check(w: Readonly<World>): boolean {
+    return w.model.live().length < MAX_PROCS;
+  }
+
+  toString(): string {
+    return `fork(p${this.p})`;
+  }
+
+  protected exec(w: World, r: Real): void {
+    const pid = pickPid(w, this.p);
+    const got = observe(() => r.procs.get(pid)!.fork());
+    this.expectSys(r, `[${pid}] fork()`, { ok: true, value: undefined }, got);
+    if (got.kind !== "ok") return;
+    const child = got.value;
+    this.record(r, `  child pid ${child.pid}`);
+    w.model.fork(pid, child.pid);
+    r.procs.set(child.pid, child);
+    w.regions.set(child.pid, [...(w.regions.get(pid) ?? [])]);
+  }
+}
+
+/** exit(2) of a non-root process, then wait(2) by its parent if the parent is alive. */
+export class ExitCommand extends Base {
+  constructor(
+    readonly p: number,
+    readonly status: number,
+  ) {
+    super();
+  }
+
+  override check(w: Readonly<World>): boolean {
+    return w.model.live().length > 1;
+  }
+
+  toString(): string {
+    return `exit(p${this.p}, ${this.status})`;
+  }
+
+  protected exec(w: World, r: Real): void {
+    const others = w.model.live().filter((p) => p.pid !== w.root);
+    const victim = others[this.p % others.length]!;
+    const pid = victim.pid;
+    const parent = victim.ppid;
+    const got = observe(() => r.procs.get(pid)!.exit(this.status));
+    this.expectSys(r, `[${pid}] exit(${this.status})`, { ok: true, value: undefined }, got);
+    w.model.exit(pid, this.status);
+    r.threads.delete(pid);
+    w.regions.delete(pid);
+    const pp = r.procs.get(parent);
+    if (pp === undefined || w.model.proc(parent).state !== "running") return;
+    const exp = w.model.waitCandidates(parent);
+    const waited = observe(() => pp.wait());
+    this.expectSys(r, `[${parent}] wait()`, exp, waited);
+    if (waited.kind !== "ok") return;
+    const status = w.model.reap(parent, waited.value.pid);
+    if (waited.value.status !== status) {
+      throw new Mismatch(`wait returned status ${waited.value.status} for ${waited.value.pid}, expected ${status}`);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ user accesses
+
+export type AccessOp = "load8" | "load16" | "load32" | "store8" | "store16" | "store32" | "exec" | "readBytes" | "writeBytes";
+
+export interface AccessArgs {
+  readonly p: number;
+  readonly via: number;
+  readonly op: AccessOp;
+  readonly region: number;
+  /** Page within the region (one past its end reaches the neighbour), or within the wild window. */
+  readonly page: number;
+  /** Byte within the page: a few hot slots, so loads meet earlier stores. */
+  readonly slot: number;
+  readonly value: number;
+  readonly wild: boolean;
+}
+
+function sizeOf(op: AccessOp, value: number): number {
+  switch (op) {
+    case "load8":
+    case "store8":
+    case "exec":
+      return 1;
+    case "load16":
+    case "store16":
+      return 2;
+    case "load32":
+    case "store32":
+      return 4;
+    default:
+      return 1 + (value % 64);
+  }
+}
+
+/** The bytes a store writes: the scalar little-endian, or a pattern seeded by the value. */
+function bytesOf(op: AccessOp, value: number, size: number): number[] {
+  const out: number[] = [];
+  let v = value;
+  for (let i = 0; i < size; i++) {
+    if (op === "writeBytes") {
+      out.push((value + i * 0x3d) % 256);
+    } else {
+      out.push(v % 256);
+      v = Math.floor(v / 256);
+    }
+  }
+  return out;
+}
+
+export class AccessCommand extends Base {
+  constructor(readonly a: AccessArgs) {
+    super();
+  }
+
+  toString(): string {
+    const a = this.a;
+    const where = `${a.wild ? "wild" : `r${a.region}`}+${a.page}p+${hex(a.slot)}`;
+    return `${a.op}(p${a.p}${a.via ? "/t1" : ""}, ${where}${a.op.startsWith("store") || a.op === "writeBytes" ? `, ${hex(a.value)}` : ""})`;
+  }
+
+  protected exec(w: World, r: Real): void {
+    const a = this.a;
+    const pid = pickPid(w, a.p);
+    const size = sizeOf(a.op, a.value);
+    let va: number;
+    if (a.wild) {
+      va = w.window + ((a.region * 8 + a.page) % WINDOW_PAGES) * P + a.slot;
+    } else {
+      const reg = regionOf(w, pid, a.region);
+      va = reg.start + (a.page % (reg.pages + 1)) * P + a.slot;
+    }
+    // Naturally aligned scalars, and byte strings that stay within one page.
+    const bulk = a.op === "readBytes" || a.op === "writeBytes";
+    if (bulk) va = Math.min(va, va - (va % P) + P - size);
+    else va -= va % size;
+    const u = api(w, r, pid, a.via);
+    const write = a.op.startsWith("store") || a.op === "writeBytes";
+    const kind: AccessKind = write ? "write" : a.op === "exec" ? "exec" : "read";
+    const exp = w.model.access(pid, va, size, kind);
+    const data = write ? bytesOf(a.op, a.value, size) : [];
+    const call = `[${pid}] ${a.op}(${hex(va)}${write ? `, [${data.map((b) => b.toString(16)).join(" ")}]` : ""})`;
+    let got: Observed<number | Uint8Array | undefined>;
+    switch (a.op) {
+      case "load8":
+        got = observe(() => u.load8(va));
+        break;
+      case "load16":
+        got = observe(() => u.load16(va));
+        break;
+      case "load32":
+        got = observe(() => u.load32(va));
+        break;
+      case "exec":
+        got = observe(() => u.exec(va));
+        break;
+      case "readBytes":
+        got = observe(() => u.readBytes(va, size));
+        break;
+      case "store8":
+        got = observe(() => void u.store8(va, data[0]!));
+        break;
+      case "store16":
+        got = observe(() => void u.store16(va, data[0]! + data[1]! * 256));
+        break;
+      case "store32":
+        got = observe(() => void u.store32(va, data[0]! + data[1]! * 0x100 + data[2]! * 0x10000 + data[3]! * 0x1000000));
+        break;
+      case "writeBytes":
+        got = observe(() => void u.writeBytes(va, Uint8Array.from(data)));
+        break;
+    }
+    this.note(call);
+    r.transcript.push(`${call} → ${showGot(got)}`);
+    const problem = judgeAccess(exp, got);
+    if (problem !== undefined) throw new Mismatch(`${call}: expected ${showAccess(exp)}, got ${showGot(got)}: ${problem}`);
+    if (write && got.kind === "ok") w.model.write(pid, va, data);
+  }
+}
+
+function showGot(got: Observed<number | Uint8Array | undefined>): string {
+  if (got.kind === "ok" && got.value instanceof Uint8Array) {
+    return `ok [${[...got.value].map((b) => b.toString(16).padStart(2, "0")).join(" ")}]`;
+  }
+  return showObserved(got);
+}
+
+/** Why an observed access is not one the model allows (undefined when it is). */
+export function judgeAccess(
+  exp: AccessExpectation,
+  got: Observed<number | Uint8Array | undefined> | { kind: "ok"; value: number | Uint8Array | undefined },
+): string | undefined {
+  if (got.kind === "errno") return "a user access cannot fail with an errno";
+  if (got.kind === "signal") {
+    const match = exp.faults.some((f) => f.signal === got.signal && f.code === got.code && f.addr === got.addr);
+    return match ? undefined : "wrong or unexpected signal";
+  }
+  if (!exp.canSucceed) return "the access should have faulted";
+  const v = got.value;
+  if (v === undefined) return undefined;
+  if (v instanceof Uint8Array) {
+    if (v.length !== exp.bytes.length) return `read ${v.length} bytes, expected ${exp.bytes.length}`;
+    for (let i = 0; i < v.length; i++) {
+      const e = exp.bytes[i];
+      if (e !== null && e !== undefined && e !== v[i]) return `byte ${i} differs`;
+    }
+    return undefined;
+  }
+  let rest = v;
+  for (let i = 0; i < exp.bytes.length; i++) {
+    const b = rest % 256;
+    rest = Math.floor(rest / 256);
+    const e = exp.bytes[i];
+    if (e !== null && e !== undefined && e !== b) return `byte ${i} differs`;
+  }
+  return rest === 0 ? undefined : "value wider than the access";
+}
+
+/**
+ * Read back every readable page of a process and compare it with the model: a content bug shows
+ * up wherever it is, not only where a later load happens to look.
+ */
+export class VerifyCommand extends Base {
+  constructor(
+    readonly p: number,
+    readonly via: number,
+  ) {
+    super();
+  }
+
+  toString(): string {
+    return `verify(p${this.p}${this.via ? "/t1" : ""})`;
+  }
+
+  protected exec(w: World, r: Real): void {
+    const pid = pickPid(w, this.p);
+    const u = api(w, r, pid, this.via);
+    const proc = w.model.proc(pid);
+    const vpns = [...proc.pages.keys()].sort((a, b) => a - b);
+    let checked = 0;
+    for (const vpn of vpns) {
+      const va = vpn * P;
+      const exp = w.model.access(pid, va, P, "read");
+      if (!exp.canSucceed || exp.faults.length > 0) continue;
+      const got = observe(() => u.readBytes(va, P));
+      this.note(`[${pid}] readBytes(${hex(va)}, ${hex(P)})`);
+      const problem = judgeAccess(exp, got);
+      if (problem !== undefined) {
+        r.transcript.push(`${this.call} → ${got.kind === "ok" ? "ok" : showObserved(got)}`);
+        const detail = got.kind === "ok" && got.value instanceof Uint8Array ? firstDifference(exp, got.value) : showObserved(got);
+        throw new Mismatch(`verify: page ${hex(va)} of pid ${pid}: ${problem}: ${detail}`);
+      }
+      checked++;
+    }
+    r.transcript.push(`[${pid}] verify: ${checked} readable pages match`);
+  }
+}
+
+function firstDifference(exp: AccessExpectation, got: Uint8Array): string {
+  const i = exp.bytes.findIndex((b, j) => b !== null && b !== got[j]);
+  if (i < 0) return "no difference";
+  const near = (xs: ArrayLike<number | null>) =>
+    Array.from({ length: 8 }, (_, k) => xs[i + k])
+      .map((b) => (b === null ? "??" : b === undefined ? "" : b.toString(16).padStart(2, "0")))
+      .join(" ");
+  return `from byte ${hex(i)}: expected ${near(exp.bytes)}, got ${near(got)}`;
+}
+
+// ------------------------------------------------------------------ arbitraries
+
+const procArb = fc.nat({ max: 7 });
+/** Mostly the first regions (so commands meet), now and then any, or the wild window. */
+const regionIndexArb = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom(0, 0, 1) },
+  { weight: 1, arbitrary: fc.nat({ max: 15 }) },
+);
+const viaArb = fc.constantFrom(0, 0, 1);
+const protArb = fc.constantFrom(0, 1, 2, 3, 3, 3, 4, 5, 7);
+
+export const mmapArb: fc.Arbitrary<VmCommand> = fc
+  .record({
+    p: procArb,
+    via: viaArb,
+    pages: fc.integer({ min: 1, max: 8 }),
+    prot: protArb,
+    shared: fc.boolean(),
+    wired: fc.constantFrom(false, false, false, false, false, true),
+    placement: fc.constantFrom<Placement>(
+      "any",
+      "any",
+      "any",
+      "hint-region",
+      "hint-wild",
+      "hint-unaligned",
+      "fixed-region",
+      "fixed-region",
+      "fixed-window",
+    ),
+    region: fc.nat({ max: 15 }),
+    page: fc.integer({ min: -1, max: 8 }),
+  })
+  .map((a) => new MmapCommand(a));
+
+function rangeArb(call: RangeCall, arg: fc.Arbitrary<number>): fc.Arbitrary<VmCommand> {
+  return fc
+    .tuple(procArb, viaArb, targetArb, arg)
+    .map(([p, via, t, x]) => new RangeCommand(call, p, via, t, x) as VmCommand);
+}
+
+export const munmapArb = rangeArb("munmap", fc.constant(0));
+export const mprotectArb = rangeArb("mprotect", protArb);
+export const mlockArb = rangeArb("mlock", fc.constant(0));
+export const munlockArb = rangeArb("munlock", fc.constant(0));
+/** SHARE, COPY, NONE, DONATE_COPY, ZERO, and a bad value now and then. */
+export const minheritArb = rangeArb("minherit", fc.constantFrom(0, 0, 1, 2, 3, 4, 4, 666));
+/** MS_ASYNC, MS_SYNC, MS_INVALIDATE alone and with each, and invalid combinations. */
+export const msyncArb = rangeArb("msync", fc.constantFrom(1, 4, 1, 4, 2, 3, 6, 5, 0, 8));
+export const madviseArb = rangeArb("madvise", fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 6, 99));
+export const mlockallArb: fc.Arbitrary<VmCommand> = fc
+  .tuple(procArb, viaArb, fc.constantFrom<number | "munlockall">(1, 2, 3, 3, 0, 4, "munlockall", "munlockall"))
+  .map(([p, via, f]) => new MlockallCommand(p, via, f));
+export const forkArb: fc.Arbitrary<VmCommand> = procArb.map((p) => new ForkCommand(p));
+export const exitArb: fc.Arbitrary<VmCommand> = fc
+  .tuple(procArb, fc.nat({ max: 255 }))
+  .map(([p, s]) => new ExitCommand(p, s));
+
+function accessArb(ops: AccessOp[]): fc.Arbitrary<VmCommand> {
+  return fc
+    .record({
+      p: procArb,
+      via: viaArb,
+      op: fc.constantFrom(...ops),
+      region: regionIndexArb,
+      page: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 0, 1, 2) }, { weight: 1, arbitrary: fc.nat({ max: 8 }) }),
+      slot: fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom(0, 0, 0x800, P - 4) },
+        { weight: 1, arbitrary: fc.nat({ max: P - 1 }) },
+      ),
+      value: fc.nat({ max: 0xffff_ffff }),
+      wild: fc.constantFrom(false, false, false, false, false, false, false, true),
+    })
+    .map((a) => new AccessCommand(a));
+}
+
+export const loadArb = accessArb(["load32", "load32", "load8", "load16", "readBytes"]);
+export const storeArb = accessArb(["store32", "store32", "store8", "store16", "writeBytes"]);
+export const execArb = accessArb(["exec"]);
+export const verifyArb: fc.Arbitrary<VmCommand> = fc.tuple(procArb, viaArb).map(([p, via]) => new VerifyCommand(p, via));

@@ -1,0 +1,71 @@
+/**
+ * @vmlab/conformance — the reference model of BSD address-space semantics, model-based property
+ * tests (fast-check) and named scenarios (NetBSD ATF, errno tables, fork-heavy) that run against
+ * any system a factory makes. No concrete machine, pmap or VM layer is imported here.
+ */
+export {
+  type AccessArgs,
+  AccessCommand,
+  type AccessOp,
+  ExitCommand,
+  ForkCommand,
+  judgeAccess,
+  MlockallCommand,
+  MmapCommand,
+  Mismatch,
+  type Placement,
+  type RangeCall,
+  RangeCommand,
+  type Real,
+  type Region,
+  setup,
+  type Target,
+  VerifyCommand,
+  type VmCommand,
+  type World,
+} from "./commands.js";
+export {
+  type AccessExpectation,
+  type AccessKind,
+  BsdModel,
+  Cell,
+  inheritName,
+  littleEndian,
+  type ModelConfig,
+  type ModelFault,
+  type ModelPage,
+  type ModelProcess,
+  ModelViolation,
+  ORPHANED,
+  type ProcState,
+  protName,
+  type SysResult,
+  valueMatches,
+} from "./model.js";
+export {
+  assertProperties,
+  COMMAND_KINDS,
+  type CommandKind,
+  commandArbs,
+  PROPERTIES,
+  type PropertyDef,
+  type PropertyFailure,
+  type PropertyOptions,
+  type PropertyReport,
+  runProperties,
+  vmProperty,
+} from "./properties.js";
+export {
+  ERRNO_TABLES,
+  type ErrnoCase,
+  type ErrnoTable,
+  type ForkHeavyOptions,
+  forkHeavy,
+  runScenarios,
+  SCENARIOS,
+  type Scenario,
+  type ScenarioOptions,
+  type ScenarioReport,
+  type ScenarioResult,
+  type TableEnv,
+} from "./scenarios.js";

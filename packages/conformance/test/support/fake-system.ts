@@ -1,0 +1,190 @@
+/**
+ * A test double of a System whose semantics come from the reference model itself, with optional
+ * injected bugs. A faithful fake must pass every property and scenario (which checks the harness and
+ * that the scenario tables agree with the model); each bug must be caught.
+ */
+import {
+  INHERIT_COPY,
+  INHERIT_SHARE,
+  InvariantViolation,
+  KernelPanic,
+  MAP_FIXED,
+  MCL_CURRENT,
+  MS_INVALIDATE,
+  PAGE_SIZE,
+  SignalError,
+  SyscallError,
+  type SignalCode,
+} from "@vmlab/core";
+import type { Process, System } from "@vmlab/kernel";
+import { BsdModel, type SysResult } from "../../src/model.js";
+
+export type FakeBug =
+  /** fork shares private pages instead of copying them. */
+  | "fork-shares-private"
+  /** munlock of mapped but unlocked memory succeeds (FreeBSD behaviour). */
+  | "munlock-unlocked-ok"
+  /** msync(MS_INVALIDATE) panics. */
+  | "panic-on-invalidate"
+  /** The audit fails once mlockall(MCL_CURRENT) has run. */
+  | "audit-after-mlockall"
+  /** Non-fixed mmap returns an address overlapping the newest mapping. */
+  | "mmap-overlaps";
+
+export interface FakeOptions {
+  readonly machine?: "i386" | "i386-pae" | "amd64";
+  readonly cpus?: number;
+  readonly bugs?: readonly FakeBug[];
+}
+
+const P = PAGE_SIZE;
+
+function unwrap<T>(call: string, r: SysResult<T>): T {
+  if (!r.ok) throw new SyscallError(call, r.errno, r.why);
+  return r.value;
+}
+
+export function fakeSystem(opts: FakeOptions = {}): System {
+  const machine = opts.machine ?? "i386-pae";
+  const bugs = new Set(opts.bugs ?? []);
+  const userMin = P;
+  const userMax = machine === "amd64" ? 0x7fff_ffff_f000 : 0xbfc0_0000;
+  const model = new BsdModel({ userMin, userMax, nx: machine !== "i386" });
+  let nextPid = 100;
+  let lastMap = 0;
+  let auditBroken = false;
+  const cursorBase = userMin + 0x10_0000;
+
+  function place(pid: number, size: number, hint: number): number {
+    if (bugs.has("mmap-overlaps") && lastMap !== 0) return lastMap;
+    const free = (a: number) => {
+      for (let v = a; v < a + size; v += P) if (model.page(pid, v) !== undefined) return false;
+      return a + size <= userMax;
+    };
+    if (hint > 0 && hint % P === 0 && hint >= userMin && free(hint)) return hint;
+    for (let a = cursorBase; ; a += P) if (free(a)) return a;
+  }
+
+  const make = (pid: number): Process => {
+    const proc = {
+      pid,
+      get state() {
+        return model.proc(pid).state;
+      },
+      get exitStatus() {
+        return model.proc(pid).status;
+      },
+      load8: (va: number) => load(va, 1, "read"),
+      load16: (va: number) => load(va, 2, "read"),
+      load32: (va: number) => load(va, 4, "read"),
+      exec: (va: number) => load(va, 1, "exec"),
+      store8: (va: number, v: number) => store(va, [v & 0xff]),
+      store16: (va: number, v: number) => store(va, [v & 0xff, (v >>> 8) & 0xff]),
+      store32: (va: number, v: number) => store(va, [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]),
+      readBytes(va: number, len: number) {
+        check(va, len, "read");
+        return Uint8Array.from(model.peek(pid, va, len).map((b) => b ?? 0));
+      },
+      writeBytes: (va: number, bytes: Uint8Array) => store(va, [...bytes]),
+      mmap(addr: number, len: number, prot: number, flags: number, fd: number, off: number) {
+        let got: number;
+        if (flags & MAP_FIXED) {
+          got = unwrap("mmap", model.mmap(pid, addr, len, prot, flags, fd, off));
+        } else {
+          unwrap("mmap", model.mmap(pid, addr, len, prot, flags, fd, off));
+          const at = place(pid, Math.ceil(len / P) * P, addr);
+          got = unwrap("mmap", model.mmap(pid, addr, len, prot, flags, fd, off, at));
+        }
+        lastMap = got;
+        return got;
+      },
+      munmap: (a: number, l: number) => unwrap("munmap", model.munmap(pid, a, l)),
+      mprotect: (a: number, l: number, x: number) => unwrap("mprotect", model.mprotect(pid, a, l, x)),
+      madvise: (a: number, l: number, x: number) => unwrap("madvise", model.madvise(pid, a, l, x)),
+      mlock: (a: number, l: number) => unwrap("mlock", model.mlock(pid, a, l)),
+      munlock(a: number, l: number) {
+        const r = model.munlock(pid, a, l);
+        if (!r.ok && bugs.has("munlock-unlocked-ok") && r.why.endsWith("is not locked")) return;
+        unwrap("munlock", r);
+      },
+      mlockall(f: number) {
+        unwrap("mlockall", model.mlockall(pid, f));
+        if (f & MCL_CURRENT && bugs.has("audit-after-mlockall")) auditBroken = true;
+      },
+      munlockall: () => unwrap("munlockall", model.munlockall(pid)),
+      minherit: (a: number, l: number, x: number) => unwrap("minherit", model.minherit(pid, a, l, x)),
+      msync(a: number, l: number, f: number) {
+        if (f & MS_INVALIDATE && bugs.has("panic-on-invalidate")) throw new KernelPanic("vm_object_page_remove: busy");
+        unwrap("msync", model.msync(pid, a, l, f));
+      },
+      fork(): Process {
+        const child = nextPid++;
+        if (bugs.has("fork-shares-private")) {
+          const copied = [...model.proc(pid).pages.values()].filter((pg) => pg.inherit === INHERIT_COPY);
+          for (const pg of copied) pg.inherit = INHERIT_SHARE;
+          model.fork(pid, child);
+          for (const pg of copied) pg.inherit = INHERIT_COPY;
+          for (const pg of model.proc(child).pages.values()) if (pg.inherit === INHERIT_SHARE) pg.inherit = INHERIT_COPY;
+        } else {
+          model.fork(pid, child);
+        }
+        return make(child);
+      },
+      exit: (status: number) => model.exit(pid, status),
+      wait() {
+        const c = unwrap("wait", model.waitCandidates(pid));
+        const status = model.reap(pid, c[0]!);
+        return { pid: c[0]!, status };
+      },
+      newThread: (o: { cpu?: number } = {}) => ({ ...proc, tid: 1, cpu: o.cpu ?? 0, process: proc }),
+      setrlimit: (_r: number, cur: number) => model.setMemlockLimit(pid, cur),
+    };
+
+    function check(va: number, len: number, kind: "read" | "write" | "exec"): void {
+      const e = model.access(pid, va, len, kind);
+      if (!e.canSucceed) {
+        const f = e.faults[e.faults.length - 1]!;
+        throw new SignalError(f.signal, f.code as SignalCode, f.addr);
+      }
+    }
+    function load(va: number, size: number, kind: "read" | "exec"): number {
+      check(va, size, kind);
+      let v = 0;
+      const b = model.peek(pid, va, size);
+      for (let i = size - 1; i >= 0; i--) v = v * 256 + (b[i] ?? 0);
+      return v;
+    }
+    function store(va: number, bytes: number[]): void {
+      check(va, bytes.length, "write");
+      model.write(pid, va, bytes);
+    }
+    return proc as unknown as Process;
+  };
+
+  const sys = {
+    config: { machine, pmap: "fake", vm: "fake", cpus: opts.cpus ?? 2, memoryMiB: 16, seed: 0, errata: [] },
+    layout: {
+      userMin,
+      userMax,
+      uareaVa: userMax,
+      uareaPages: 2,
+      uptMin: userMax,
+      uptMax: userMax,
+      mapMax: userMax,
+      kernelBase: 0xc000_0000,
+      kernelMin: 0xc000_0000,
+      kernelMax: 0xffff_f000,
+    },
+    spawn(): Process {
+      const pid = nextPid++;
+      model.spawn(pid);
+      return make(pid);
+    },
+    audit(): void {
+      if (auditBroken) throw new InvariantViolation("vm", "wired count", "entry wired twice");
+    },
+    stats: () => ({ "vm.object.shadow_depth.max": 3 }),
+    panicked: undefined,
+  };
+  return sys as unknown as System;
+}

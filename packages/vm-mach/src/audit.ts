@@ -1,0 +1,338 @@
+/**
+ * The invariants of the Mach VM, one check per rule, each naming the structure and address
+ * involved. Run between operations (never inside one: a fault in progress legitimately holds
+ * busy pages, extra references and paging_in_progress counts).
+ */
+import { hex, INHERIT_ZERO, InvariantViolation, PAGE_SIZE, type VAddr } from "@vmlab/core";
+import type { MachVm } from "./vm.js";
+import type { VmMap, VmMapEntry } from "./vm_map.js";
+import type { VmObject } from "./vm_object.js";
+import {
+  type MachPage,
+  type PageQueue,
+  PG_ACTIVE,
+  PG_BUSY,
+  PG_FAKE,
+  PG_FREE,
+  PG_HOST,
+  PG_INACTIVE,
+  Q_ACTIVE,
+  Q_FREE,
+  Q_INACTIVE,
+  Q_NONE,
+} from "./vm_page.js";
+
+function fail(rule: string, details: string): never {
+  throw new InvariantViolation("vm", rule, details);
+}
+
+function where(map: VmMap, e: VmMapEntry): string {
+  return `map ${map.name}#${map.id} entry [${hex(e.start)}, ${hex(e.end)})`;
+}
+
+/** Everything the audit accumulates while walking maps and objects. */
+interface Tally {
+  readonly objectRefs: Map<VmObject, number>;
+  readonly shareMapRefs: Map<VmMap, number>;
+  /** Expected wire_count of each page: one per wired main-map entry mapping it. */
+  readonly wires: Map<MachPage, number>;
+}
+
+function bump<K>(m: Map<K, number>, k: K): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+export function auditVm(vm: MachVm): void {
+  const t: Tally = { objectRefs: new Map(), shareMapRefs: new Map(), wires: new Map() };
+  const mainMaps: VmMap[] = [vm.kernelMap.map, ...[...vm.spaces].map((s) => s.map)];
+  for (const s of vm.spaces) {
+    if (!s.alive) fail("vmspace alive", `vmspace ${s.id} is listed but destroyed`);
+    if (s.map.pmap !== s.pmap) fail("vmspace pmap", `vmspace ${s.id}: map pmap differs from the space's pmap`);
+  }
+  for (const map of mainMaps) auditMap(vm, map, t);
+  for (const sm of t.shareMapRefs.keys()) auditMap(vm, sm, t);
+  // kernel_object keeps a permanent reference of its own.
+  bump(t.objectRefs, vm.kernelMap.object);
+  for (const obj of vm.objects.live) if (obj.shadow) bump(t.objectRefs, obj.shadow);
+
+  auditShareMapRefs(t);
+  auditObjects(vm, t);
+  auditPages(vm, t);
+  for (const s of vm.spaces) auditTranslations(vm, s.map);
+}
+
+// ------------------------------------------------------------------ maps
+
+function auditMap(vm: MachVm, map: VmMap, t: Tally): void {
+  const h = map.header;
+  const seen = new Set<VmMapEntry>();
+  let prev = h;
+  let n = 0;
+  let size = 0;
+  for (let e = h.next; e !== h; e = e.next) {
+    if (seen.has(e)) fail("map list", `map ${map.name}#${map.id}: entry list has a cycle at ${hex(e.start)}`);
+    seen.add(e);
+    if (e.prev !== prev) fail("map links", `${where(map, e)}: prev link does not point at the previous entry`);
+    if (e.start >= e.end) fail("entry range", `${where(map, e)}: empty or inverted`);
+    if (e.start % PAGE_SIZE !== 0 || e.end % PAGE_SIZE !== 0)
+      fail("entry alignment", `${where(map, e)}: not page aligned`);
+    if (e.start < map.min || e.end > map.max) {
+      fail("entry inside map", `${where(map, e)}: outside [${hex(map.min)}, ${hex(map.max)})`);
+    }
+    if (prev !== h && prev.end > e.start) {
+      fail(
+        "entries ordered and disjoint",
+        `${where(map, e)} overlaps or precedes [${hex(prev.start)}, ${hex(prev.end)})`,
+      );
+    }
+    auditEntry(vm, map, e, t);
+    prev = e;
+    n++;
+    size += e.size;
+  }
+  if (h.prev !== prev) fail("map links", `map ${map.name}#${map.id}: header.prev is not the last entry`);
+  if (n !== map.nentries) fail("map nentries", `map ${map.name}#${map.id}: ${map.nentries} recorded, ${n} linked`);
+  if (size !== map.size)
+    fail("map size", `map ${map.name}#${map.id}: size ${hex(map.size)} recorded, ${hex(size)} linked`);
+  if (map.hint !== h && !seen.has(map.hint)) {
+    fail(
+      "map hint",
+      `map ${map.name}#${map.id}: hint [${hex(map.hint.start)}, ${hex(map.hint.end)}) is not in the map`,
+    );
+  }
+  if ((map.pmap === null) === map.isMainMap) {
+    fail("map pmap", `map ${map.name}#${map.id}: a main map needs a pmap and a sharing map has none`);
+  }
+}
+
+function auditEntry(vm: MachVm, map: VmMap, e: VmMapEntry, t: Tally): void {
+  if ((e.protection & e.maxProtection) !== e.protection) {
+    fail("protection within max", `${where(map, e)}: protection ${e.protection} exceeds max ${e.maxProtection}`);
+  }
+  if (!Number.isInteger(e.inheritance) || e.inheritance < 0 || e.inheritance > INHERIT_ZERO) {
+    fail("inheritance", `${where(map, e)}: inheritance ${e.inheritance}`);
+  }
+  if (e.offset % PAGE_SIZE !== 0) fail("entry offset alignment", `${where(map, e)}: offset ${hex(e.offset)}`);
+  if (e.wiredCount < (e.userWired ? 1 : 0)) {
+    fail("wired count", `${where(map, e)}: wired_count ${e.wiredCount} with user wiring ${e.userWired}`);
+  }
+  const sm = e.shareMap;
+  if (sm) {
+    if (!map.isMainMap) fail("sharing map nesting", `${where(map, e)}: a sharing map entry points at another map`);
+    if (e.object !== null) fail("is_a_map", `${where(map, e)}: has both a sharing map and an object`);
+    if (sm.isMainMap) fail("is_a_map", `${where(map, e)}: points at a main map`);
+    if (e.offset < sm.min || e.offset + e.size > sm.max) {
+      fail("sharing map window", `${where(map, e)}: offset ${hex(e.offset)} outside the sharing map`);
+    }
+    bump(t.shareMapRefs, sm);
+  } else if (e.object) {
+    const obj = e.object;
+    if (!obj.alive) fail("entry object alive", `${where(map, e)}: object ${obj.id} was terminated`);
+    if (e.offset + e.size > obj.size) {
+      fail(
+        "entry object window",
+        `${where(map, e)}: offset ${hex(e.offset)} + size exceeds object ${obj.id} size ${hex(obj.size)}`,
+      );
+    }
+    bump(t.objectRefs, obj);
+  }
+  if (!map.isMainMap && (e.wiredCount !== 0 || e.userWired)) {
+    fail("sharing map wiring", `${where(map, e)}: sharing-map entries are never wired`);
+  }
+  if (e.wiredCount > 0) auditWiredEntry(vm, map, e, t);
+}
+
+/** A wired entry: every page resident in its first object, counted toward that page's wiring. */
+function auditWiredEntry(vm: MachVm, map: VmMap, e: VmMapEntry, t: Tally): void {
+  for (let va = e.start; va < e.end; va += PAGE_SIZE) {
+    const loc = map.objectAt(e, va);
+    if (!loc) fail("wired entry resident", `${where(map, e)}: no sharing-map entry at ${hex(va)}`);
+    if (loc.objEntry.needsCopy)
+      fail("wired entry needs_copy", `${where(map, e)}: wired but still needs_copy at ${hex(va)}`);
+    const pg = loc.objEntry.object?.pages.get(loc.offset);
+    if (!pg)
+      fail("wired entry resident", `${where(map, e)}: wired page at ${hex(va)} is not resident in the first object`);
+    bump(t.wires, pg);
+  }
+  void vm;
+}
+
+function auditShareMapRefs(t: Tally): void {
+  for (const [sm, refs] of t.shareMapRefs) {
+    if (sm.refCount !== refs) {
+      fail("sharing map ref_count", `sharing map #${sm.id}: ref_count ${sm.refCount}, ${refs} entries point at it`);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ objects
+
+function auditObjects(vm: MachVm, t: Tally): void {
+  const live = vm.objects.live;
+  // The windows [shadowOffset, shadowOffset + size) through which each object is seen by its shadows.
+  const windows = new Map<VmObject, [number, number][]>();
+  for (const obj of live) {
+    if (!obj.shadow) continue;
+    const w = windows.get(obj.shadow) ?? [];
+    w.push([obj.shadowOffset, obj.shadowOffset + obj.size]);
+    windows.set(obj.shadow, w);
+  }
+  for (const [obj] of t.objectRefs) {
+    if (!live.has(obj)) fail("object alive", `object ${obj.id} (${obj.label}) is referenced but not live`);
+  }
+  for (const obj of live) {
+    const what = `object ${obj.id} (${obj.label})`;
+    if (!obj.alive) fail("object alive", `${what} is listed but terminated`);
+    const refs = t.objectRefs.get(obj) ?? 0;
+    if (obj.refCount !== refs) fail("object ref_count", `${what}: ref_count ${obj.refCount}, ${refs} references found`);
+    if (obj.pagingInProgress !== 0)
+      fail("object paging_in_progress", `${what}: ${obj.pagingInProgress} between operations`);
+    if (obj.copy !== null) fail("object copy", `${what}: has a copy object (not modelled yet)`);
+    if (obj.size <= 0 || obj.size % PAGE_SIZE !== 0) fail("object size", `${what}: size ${hex(obj.size)}`);
+    // Shadow chains are acyclic and end in live objects.
+    const chain = new Set<VmObject>();
+    for (let o: VmObject | null = obj; o; o = o.shadow) {
+      if (chain.has(o)) fail("shadow chain acyclic", `${what}: chain loops at object ${o.id}`);
+      if (!live.has(o)) fail("shadow chain live", `${what}: chain reaches dead object ${o.id}`);
+      chain.add(o);
+    }
+    for (const [off, pg] of obj.pages) {
+      if (pg.object !== obj || pg.offset !== off) {
+        fail(
+          "page back-pointer",
+          `${what}: page ${hex(pg.pa)} at ${hex(off)} says object ${pg.object?.id} offset ${hex(pg.offset)}`,
+        );
+      }
+      if (off % PAGE_SIZE !== 0 || off < 0 || off >= obj.size) {
+        fail("page offset", `${what}: page ${hex(pg.pa)} at offset ${hex(off)} outside size ${hex(obj.size)}`);
+      }
+      if (pg.flags & (PG_BUSY | PG_FAKE))
+        fail("page busy", `${what}: page ${hex(pg.pa)} at ${hex(off)} busy or fake between operations`);
+      // vm_fault copies up when wiring and fork copies wired ranges eagerly, so no shadow ever
+      // sees a wired page: copy-on-write, collapse and bypass can never move or free it.
+      if (pg.wireCount > 0 && windows.get(obj)?.some(([a, b]) => off >= a && off < b)) {
+        fail(
+          "wired page in backing object",
+          `${what}: wired page ${hex(pg.pa)} at ${hex(off)} is seen through a shadow object`,
+        );
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ pages
+
+function auditQueue(q: PageQueue, name: string): void {
+  let n = 0;
+  let prev: MachPage | null = null;
+  for (let pg = q.head; pg; pg = pg.qnext) {
+    if (pg.queue !== q.id) fail("page queue", `page ${hex(pg.pa)} linked on the ${name} queue but tagged ${pg.queue}`);
+    if (pg.qprev !== prev) fail("page queue links", `page ${hex(pg.pa)} on the ${name} queue: bad prev link`);
+    prev = pg;
+    if (++n > q.count) fail("page queue count", `the ${name} queue holds more than its count ${q.count}`);
+  }
+  if (q.tail !== prev) fail("page queue links", `the ${name} queue's tail is not its last page`);
+  if (n !== q.count) fail("page queue count", `the ${name} queue: count ${q.count}, ${n} linked`);
+}
+
+function auditPages(vm: MachVm, t: Tally): void {
+  const pages = vm.pages;
+  auditQueue(pages.free, "free");
+  auditQueue(pages.active, "active");
+  auditQueue(pages.inactive, "inactive");
+  let free = 0;
+  let wired = 0;
+  let host = 0;
+  for (const pg of pages.pages) {
+    const p = `page ${hex(pg.pa)}`;
+    const flagQueue = pg.flags & (PG_FREE | PG_ACTIVE | PG_INACTIVE);
+    const expectFlag =
+      pg.queue === Q_FREE ? PG_FREE : pg.queue === Q_ACTIVE ? PG_ACTIVE : pg.queue === Q_INACTIVE ? PG_INACTIVE : 0;
+    if (flagQueue !== expectFlag)
+      fail("page queue flags", `${p}: flags ${hex(pg.flags)} disagree with queue ${pg.queue}`);
+    if (pg.queue === Q_FREE) {
+      free++;
+      if (pg.object || pg.wireCount !== 0 || pg.flags & PG_HOST) {
+        fail("free page", `${p}: on the free queue but owned (object ${pg.object?.id}, wire ${pg.wireCount})`);
+      }
+      continue;
+    }
+    if (pg.flags & PG_HOST) {
+      host++;
+      if (pg.object || pg.queue !== Q_NONE)
+        fail("host page", `${p}: allocated to the pmap/kernel but in an object or queue`);
+      continue;
+    }
+    const obj = pg.object;
+    if (!obj) fail("page owner", `${p}: neither free, nor the pmap's, nor in an object (leaked)`);
+    if (!obj.alive || obj.pages.get(pg.offset) !== pg) {
+      fail("page back-pointer", `${p}: claims object ${obj.id} offset ${hex(pg.offset)} which does not hold it`);
+    }
+    if (pg.wireCount > 0) {
+      wired++;
+      if (pg.queue !== Q_NONE)
+        fail("wired page off the queues", `${p}: wired (${pg.wireCount}) but on queue ${pg.queue}`);
+    } else if (pg.queue !== Q_ACTIVE && pg.queue !== Q_INACTIVE) {
+      fail("page queue membership", `${p}: unwired object page on no paging queue`);
+    }
+    const expect = t.wires.get(pg) ?? 0;
+    if (pg.wireCount !== expect) {
+      fail(
+        "page wire count",
+        `${p} (object ${obj.id} offset ${hex(pg.offset)}): wire_count ${pg.wireCount}, ${expect} wired entries map it`,
+      );
+    }
+  }
+  if (free !== pages.free.count) fail("free count", `${free} free pages, free queue count ${pages.free.count}`);
+  if (wired !== pages.wired) fail("wired count", `${wired} wired pages, v_wire_count ${pages.wired}`);
+  if (host !== pages.hostPages) fail("host page count", `${host} host pages, ${pages.hostPages} recorded`);
+}
+
+// ------------------------------------------------------------------ translations
+
+/** Entries up to this many pages are checked at every address; larger ones at their resident pages. */
+const FULL_SCAN_PAGES = 4096;
+
+/**
+ * Every managed page a user pmap maps at va is the page the map would find there now (the
+ * topmost resident page of the entry's chain): no stale translation survives a copy-on-write,
+ * a collapse or an unmap. Huge entries (amd64's page-table region spans 512 GiB) are checked at
+ * the addresses of the pages resident in their chain.
+ */
+function auditTranslations(vm: MachVm, map: VmMap): void {
+  const pmap = map.pmap;
+  if (!pmap) return;
+  for (let e = map.header.next; e !== map.header; e = e.next) {
+    if (e.size / PAGE_SIZE <= FULL_SCAN_PAGES) {
+      for (let va: VAddr = e.start; va < e.end; va += PAGE_SIZE) checkTranslation(vm, map, e, va);
+      continue;
+    }
+    const vas = new Set<VAddr>();
+    const first = map.objectAt(e, e.start);
+    // Offsets of the entry's window as seen in each object of the chain.
+    let off = first ? first.offset : 0;
+    for (let o = first?.objEntry.object ?? null; o; o = o.shadow) {
+      for (const pg of o.pages.values()) {
+        const va = e.start + (pg.offset - off);
+        if (va >= e.start && va < e.end) vas.add(va);
+      }
+      off += o.shadowOffset;
+    }
+    for (const va of vas) checkTranslation(vm, map, e, va);
+  }
+}
+
+function checkTranslation(vm: MachVm, map: VmMap, e: VmMapEntry, va: VAddr): void {
+  const pa = map.pmap?.extract(va);
+  if (pa === undefined) return;
+  const pg = vm.pages.pageOf(pa);
+  if (!pg || pg.flags & PG_HOST) return;
+  const loc = map.objectAt(e, va);
+  const top = loc ? vm.objects.lookupChain(loc.objEntry.object, loc.offset) : undefined;
+  if (top !== pg) {
+    fail(
+      "translation current",
+      `${where(map, e)}: ${hex(va)} maps ${hex(pa)} but the object chain holds ${top ? hex(top.pa) : "no page"}`,
+    );
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * The Mach VM as a vmlab VmLayer: the kernel's calls (vm_mmap, vm_map_remove, vm_map_protect,
+ * vm_map_pageable, vm_map_inherit, madvise, msync, vm_fault, kmem, the pageout daemon) mapped
+ * onto the modules of this package.
+ */
+import {
+  type AddressLayout,
+  hex,
+  INHERIT_SHARE,
+  type Inheritance,
+  KERN_FAILURE,
+  KERN_INVALID_ADDRESS,
+  KERN_INVALID_ARGUMENT,
+  KERN_NO_SPACE,
+  KERN_PROTECTION_FAILURE,
+  KERN_SUCCESS,
+  type KernelServices,
+  type KernReturn,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_NORMAL,
+  MADV_RANDOM,
+  MADV_SEQUENTIAL,
+  MADV_SPACEAVAIL,
+  MADV_WILLNEED,
+  type MapRequest,
+  MS_INVALIDATE,
+  type PAddr,
+  PAGE_SIZE,
+  type PmapModule,
+  Prot,
+  roundPage,
+  truncPage,
+  type VAddr,
+  type VmContext,
+  type VmLayer,
+  type VmPage,
+  type VmSpace,
+  type WireKind,
+} from "@vmlab/core";
+import { auditVm } from "./audit.js";
+import type { VmCore } from "./vm_core.js";
+import { VmCounters } from "./vm_counters.js";
+import { vmFault } from "./vm_fault.js";
+import { MachSpace, vmspaceAlloc, vmspaceFork, vmspaceFree } from "./vm_glue.js";
+import { KernelMap } from "./vm_kern.js";
+import type { VmMap, VmMapEntry } from "./vm_map.js";
+import { ObjectTable } from "./vm_object.js";
+import { type MachPage, PageArray } from "./vm_page.js";
+import { Pageout } from "./vm_pageout.js";
+
+export class MachVm implements VmLayer, VmCore {
+  readonly name = "mach";
+  readonly kernel: KernelServices;
+  readonly pmap: PmapModule;
+  readonly counters: VmCounters;
+  readonly pages: PageArray;
+  readonly objects: ObjectTable;
+  readonly layout: AddressLayout;
+  readonly kernelMap: KernelMap;
+  readonly pageout: Pageout;
+  /** Every live address space (for audit and for finding a space's map). */
+  readonly spaces = new Set<MachSpace>();
+
+  constructor(ctx: VmContext) {
+    this.kernel = ctx.kernel;
+    this.pmap = ctx.pmap;
+    this.layout = ctx.pmap.layout;
+    this.counters = new VmCounters(ctx.kernel.counters);
+    // vm_page_startup, vm_object_init, kmem_init, vm_pageout's thresholds.
+    this.pages = new PageArray(ctx.kernel, ctx.pmap, this.counters, ctx.segments, ctx.stolen);
+    this.objects = new ObjectTable(ctx.kernel, ctx.pmap, this.pages, this.counters);
+    this.kernelMap = new KernelMap(this, this.layout);
+    this.pageout = new Pageout(this);
+    ctx.kernel.counters.addSource((out) => {
+      out["vm.page.active"] = this.pages.active.count;
+      out["vm.page.inactive"] = this.pages.inactive.count;
+    });
+  }
+
+  get freePages(): number {
+    return this.pages.freeCount;
+  }
+
+  get wiredPages(): number {
+    return this.pages.wired;
+  }
+
+  vmWait(): void {
+    this.pageout.scan();
+  }
+
+  /** The MachSpace behind a VmSpace handle. */
+  private space(s: VmSpace): MachSpace {
+    if (!(s instanceof MachSpace) || !this.spaces.has(s)) {
+      this.kernel.panic(`vm: vmspace ${s.id} is not a live Mach vmspace`);
+    }
+    return s;
+  }
+
+  /** Whether [start, end) touches an entry the kernel reserved (the UPT region). */
+  private touchesSystem(map: VmMap, start: VAddr, end: VAddr): boolean {
+    for (let e = map.firstFrom(start); e !== map.header && e.start < end; e = e.next) if (e.system) return true;
+    return false;
+  }
+
+  /** Page-rounded [start, end) of a user range, or undefined if it is not inside the map. */
+  private range(map: VmMap, va: VAddr, len: number): [VAddr, VAddr] | undefined {
+    if (!Number.isFinite(va) || !Number.isFinite(len) || len < 0) return undefined;
+    const start = truncPage(va);
+    const end = roundPage(va + len);
+    if (start < map.min || end > map.max || end < start) return undefined;
+    return [start, end];
+  }
+
+  // ------------------------------------------------------------------ address spaces
+
+  createSpace(): VmSpace {
+    const s = vmspaceAlloc(this, this.layout);
+    this.spaces.add(s);
+    return s;
+  }
+
+  fork(parent: VmSpace): VmSpace {
+    const s = vmspaceFork(this, this.layout, this.space(parent));
+    this.spaces.add(s);
+    return s;
+  }
+
+  destroySpace(s: VmSpace): void {
+    const sp = this.space(s);
+    this.spaces.delete(sp);
+    vmspaceFree(sp);
+  }
+
+  // ------------------------------------------------------------------ mapping
+
+  /**
+   * vm_mmap for anonymous memory. MAP_FIXED replaces whatever is in the range (4.4BSD's
+   * vm_deallocate before vm_map_find). Otherwise first fit at or above the hint; a hint that
+   * leaves no room is retried from userMin (NetBSD t_mmap mmap_hint: a hint never makes mmap
+   * fail). MAP_SHARED is VM_INHERIT_SHARE, as in 4.4BSD: a sharing map appears at the first fork.
+   * MAP_WIRED or mlockall(MCL_FUTURE) wire the new range, except PROT_NONE (NetBSD uvm_mmap).
+   */
+  map(s: VmSpace, req: MapRequest): { rv: KernReturn; va: VAddr } {
+    const map = this.space(s).map;
+    const len = roundPage(req.len);
+    if (!(len > 0)) return { rv: KERN_INVALID_ARGUMENT, va: 0 };
+    if ((req.prot & req.maxProt) !== req.prot) return { rv: KERN_PROTECTION_FAILURE, va: 0 };
+    let addr: VAddr;
+    if (req.fixed) {
+      addr = req.addr;
+      if (addr % PAGE_SIZE !== 0) return { rv: KERN_INVALID_ARGUMENT, va: 0 };
+      if (addr < map.min || addr + len > map.max) return { rv: KERN_INVALID_ADDRESS, va: 0 };
+      if (this.touchesSystem(map, addr, addr + len)) return { rv: KERN_INVALID_ADDRESS, va: 0 };
+      map.delete(addr, addr + len);
+    } else {
+      const { userMin, userMax } = this.layout;
+      const hint = Number.isFinite(req.addr) && req.addr > 0 ? roundPage(req.addr) : userMin;
+      addr = map.findSpace(hint, len, userMin, userMax);
+      if (addr < 0 && hint > userMin) addr = map.findSpace(userMin, len, userMin, userMax);
+      if (addr < 0) return { rv: KERN_NO_SPACE, va: 0 };
+    }
+    const inheritance: Inheritance = req.shared ? INHERIT_SHARE : req.inheritance;
+    map.insert(addr, addr + len, { protection: req.prot, maxProtection: req.maxProt, inheritance });
+    map.simplify(addr, addr + len);
+    if ((req.wired || map.wireFuture) && req.prot !== Prot.None) {
+      const rv = map.wire(addr, addr + len, "mlock");
+      if (rv !== KERN_SUCCESS) {
+        map.delete(addr, addr + len);
+        return { rv, va: 0 };
+      }
+    }
+    return { rv: KERN_SUCCESS, va: addr };
+  }
+
+  /** vm_map_remove: unmapping a hole is not an error. */
+  unmap(s: VmSpace, va: VAddr, len: number): KernReturn {
+    const map = this.space(s).map;
+    const r = this.range(map, va, len);
+    if (!r) return KERN_INVALID_ADDRESS;
+    if (this.touchesSystem(map, r[0], r[1])) return KERN_INVALID_ADDRESS;
+    map.delete(r[0], r[1]);
+    return KERN_SUCCESS;
+  }
+
+  protect(s: VmSpace, va: VAddr, len: number, prot: Prot, setMax: boolean): KernReturn {
+    const map = this.space(s).map;
+    const r = this.range(map, va, len);
+    if (!r) return KERN_INVALID_ADDRESS;
+    if (this.touchesSystem(map, r[0], r[1])) return KERN_INVALID_ADDRESS;
+    return map.protect(r[0], r[1], prot, setMax);
+  }
+
+  inherit(s: VmSpace, va: VAddr, len: number, inh: Inheritance): KernReturn {
+    const map = this.space(s).map;
+    const r = this.range(map, va, len);
+    if (!r) return KERN_INVALID_ADDRESS;
+    if (this.touchesSystem(map, r[0], r[1])) return KERN_INVALID_ADDRESS;
+    return map.inherit(r[0], r[1], inh);
+  }
+
+  /**
+   * madvise. MADV_DONTNEED drops the range's translations (the data stays in its objects; wired
+   * entries keep theirs). MADV_FREE frees anonymous pages nobody else can see: pages of an
+   * object referenced only by this entry, with nothing below them in the chain, so the next
+   * access reads zeros rather than older data. The other advice values are recorded.
+   */
+  advise(s: VmSpace, va: VAddr, len: number, advice: number): KernReturn {
+    const map = this.space(s).map;
+    const r = this.range(map, va, len);
+    if (!r) return KERN_INVALID_ADDRESS;
+    const [start, end] = r;
+    switch (advice) {
+      case MADV_NORMAL:
+      case MADV_RANDOM:
+      case MADV_SEQUENTIAL:
+      case MADV_WILLNEED:
+      case MADV_SPACEAVAIL:
+        if (this.touchesSystem(map, start, end)) return KERN_INVALID_ADDRESS;
+        map.advise(start, end, advice);
+        return KERN_SUCCESS;
+      case MADV_DONTNEED:
+      case MADV_FREE:
+        if (!map.covered(start, end)) return KERN_INVALID_ADDRESS;
+        for (let e = map.firstFrom(start); e !== map.header && e.start < end; e = e.next) {
+          if (e.wiredCount > 0 || e.system) continue;
+          const s0 = Math.max(start, e.start);
+          const e0 = Math.min(end, e.end);
+          if (advice === MADV_DONTNEED) map.pmap?.remove(s0, e0);
+          else this.freeAnon(map, e, s0, e0);
+        }
+        return KERN_SUCCESS;
+      default:
+        return KERN_INVALID_ARGUMENT;
+    }
+  }
+
+  /** MADV_FREE on part of one entry. */
+  private freeAnon(map: VmMap, e: VmMapEntry, start: VAddr, end: VAddr): void {
+    const obj = e.object;
+    if (e.shareMap || !obj || e.needsCopy || obj.refCount !== 1 || obj.pager !== null) return;
+    const objStart = e.offset + (start - e.start);
+    const objEnd = e.offset + (end - e.start);
+    for (const pg of [...obj.pages.values()]) {
+      if (pg.offset < objStart || pg.offset >= objEnd || pg.wireCount > 0) continue;
+      if (this.objects.lookupChain(obj.shadow, pg.offset + obj.shadowOffset)) continue;
+      map.pmap?.remove(e.start + (pg.offset - e.offset), e.start + (pg.offset - e.offset) + PAGE_SIZE);
+      this.pages.freePage(pg);
+    }
+  }
+
+  /**
+   * msync: anonymous memory has nothing to write back. A hole is KERN_INVALID_ADDRESS;
+   * MS_INVALIDATE over wired memory is KERN_FAILURE (EBUSY: NetBSD uvm_map_clean refuses to
+   * flush wired pages).
+   */
+  sync(s: VmSpace, va: VAddr, len: number, flags: number): KernReturn {
+    const map = this.space(s).map;
+    const r = this.range(map, va, len);
+    if (!r || !map.covered(r[0], r[1])) return KERN_INVALID_ADDRESS;
+    if (flags & MS_INVALIDATE) {
+      for (let e = map.firstFrom(r[0]); e !== map.header && e.start < r[1]; e = e.next) {
+        if (e.wiredCount > 0) return KERN_FAILURE;
+      }
+    }
+    return KERN_SUCCESS;
+  }
+
+  isMapped(s: VmSpace, va: VAddr, len: number): boolean {
+    const map = this.space(s).map;
+    const r = this.range(map, va, len);
+    return r !== undefined && map.covered(r[0], r[1]);
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  wire(s: VmSpace, va: VAddr, len: number, how: WireKind): KernReturn {
+    const map = this.space(s).map;
+    const r = this.range(map, va, len);
+    if (!r) return KERN_INVALID_ADDRESS;
+    if (how === "mlock" && this.touchesSystem(map, r[0], r[1])) return KERN_INVALID_ADDRESS;
+    return map.wire(r[0], r[1], how);
+  }
+
+  unwire(s: VmSpace, va: VAddr, len: number, how: WireKind): KernReturn {
+    const map = this.space(s).map;
+    const r = this.range(map, va, len);
+    if (!r) return KERN_INVALID_ADDRESS;
+    if (how === "mlock" && this.touchesSystem(map, r[0], r[1])) return KERN_INVALID_ADDRESS;
+    return map.unwire(r[0], r[1], how);
+  }
+
+  /**
+   * mlockall: MCL_FUTURE marks the map; MCL_CURRENT user-wires every entry that is not
+   * PROT_NONE (NetBSD uvm_map_pageable_all). On failure what this call wired is unwired again.
+   */
+  wireAll(s: VmSpace, current: boolean, future: boolean): KernReturn {
+    const map = this.space(s).map;
+    if (future) map.wireFuture = true;
+    if (!current) return KERN_SUCCESS;
+    const ranges: [VAddr, VAddr][] = [];
+    for (const e of map.entries()) {
+      if (!e.system && !e.userWired && e.protection !== Prot.None) ranges.push([e.start, e.end]);
+    }
+    for (let i = 0; i < ranges.length; i++) {
+      const [a, b] = ranges[i] as [VAddr, VAddr];
+      const rv = map.wire(a, b, "mlock");
+      if (rv !== KERN_SUCCESS) {
+        for (let j = 0; j < i; j++) {
+          const [c, d] = ranges[j] as [VAddr, VAddr];
+          map.unwire(c, d, "mlock");
+        }
+        return rv;
+      }
+    }
+    return KERN_SUCCESS;
+  }
+
+  /** munlockall: clear MCL_FUTURE and every user wiring. */
+  unwireAll(s: VmSpace): KernReturn {
+    const map = this.space(s).map;
+    map.wireFuture = false;
+    const ranges: [VAddr, VAddr][] = [];
+    for (const e of map.entries()) if (e.userWired) ranges.push([e.start, e.end]);
+    for (const [a, b] of ranges) map.unwire(a, b, "mlock");
+    return KERN_SUCCESS;
+  }
+
+  userWiredPages(s: VmSpace): number {
+    let n = 0;
+    for (const e of this.space(s).map.entries()) if (e.userWired) n += e.size / PAGE_SIZE;
+    return n;
+  }
+
+  // ------------------------------------------------------------------ faults
+
+  fault(s: VmSpace, va: VAddr, access: Prot): KernReturn {
+    const map = this.space(s).map;
+    return vmFault(this, map, truncPage(va), access, false);
+  }
+
+  // ------------------------------------------------------------------ kernel memory, pages
+
+  kmemAlloc(bytes: number): VAddr {
+    return this.kernelMap.kmemAlloc(bytes);
+  }
+
+  kmemFree(va: VAddr, bytes: number): void {
+    this.kernelMap.kmemFree(va, bytes);
+  }
+
+  kvaAlloc(bytes: number): VAddr {
+    return this.kernelMap.kvaAlloc(bytes);
+  }
+
+  kvaFree(va: VAddr, bytes: number): void {
+    this.kernelMap.kvaFree(va, bytes);
+  }
+
+  allocPage(opts: { zero?: boolean; interrupt?: boolean }): VmPage | null {
+    return this.pages.allocHost(opts.zero ?? false);
+  }
+
+  freePage(pg: VmPage): void {
+    const mine = this.pages.pages[pg.index];
+    if (mine !== pg) this.kernel.panic(`vm_page_free: ${hex(pg.pa)} is not a page of this VM`);
+    this.pages.freeHost(mine as MachPage);
+  }
+
+  pageOf(pa: PAddr): VmPage | undefined {
+    return this.pages.pageOf(pa);
+  }
+
+  /** No superpage reservations in the Mach VM. */
+  reservLevelIfFullPop(_pg: VmPage): number {
+    return -1;
+  }
+
+  pagedaemon(): void {
+    this.pageout.scan();
+  }
+
+  audit(): void {
+    auditVm(this);
+  }
+}
