@@ -7,7 +7,7 @@ import { ConfigError, PAGE_SIZE, RLIMIT_MEMLOCK, SignalError, SyscallError, type
 import { ACC_EXEC, ACC_READ, ACC_WRITE, type Cpu } from "@vmlab/machine";
 import type { Kernel } from "./kernel.js";
 import { userFault } from "./trap.js";
-import type { Process, ProcessApi, Thread as ThreadApi } from "./types.js";
+import type { Process, Thread as ThreadApi } from "./types.js";
 import * as sys from "./vm_mmap.js";
 
 export class Thread implements ThreadApi {
@@ -45,52 +45,55 @@ export class Thread implements ThreadApi {
     userFault(this.k, this.proc.space, cpu, cpu.cr2, acc, attempt);
   }
 
-  load32(va: number): number {
-    this.checkUser(va, 4);
+  /** A user load of 1, 2 or 4 bytes: translate through the MMU, fault and retry. */
+  private load(va: number, size: 1 | 2 | 4): number {
+    this.checkUser(va, size);
     const cpu = this.enter();
     for (let a = 0; ; a++) {
-      const v = cpu.load32(va, true);
+      const v = size === 4 ? cpu.load32(va, true) : size === 2 ? cpu.load16(va, true) : cpu.load8(va, true);
       if (v >= 0) return v;
       this.fault(cpu, ACC_READ, a);
     }
+  }
+
+  /** A user store of 1, 2 or 4 bytes. */
+  private store(va: number, v: number, size: 1 | 2 | 4): void {
+    this.checkUser(va, size);
+    const cpu = this.enter();
+    for (let a = 0; ; a++) {
+      const ok =
+        size === 4
+          ? cpu.store32(va, v >>> 0, true)
+          : size === 2
+            ? cpu.store16(va, v & 0xffff, true)
+            : cpu.store8(va, v & 0xff, true);
+      if (ok) return;
+      this.fault(cpu, ACC_WRITE, a);
+    }
+  }
+
+  load32(va: number): number {
+    return this.load(va, 4);
   }
 
   load16(va: number): number {
-    this.checkUser(va, 2);
-    const cpu = this.enter();
-    for (let a = 0; ; a++) {
-      const v = cpu.load16(va, true);
-      if (v >= 0) return v;
-      this.fault(cpu, ACC_READ, a);
-    }
+    return this.load(va, 2);
   }
 
   load8(va: number): number {
-    this.checkUser(va, 1);
-    const cpu = this.enter();
-    for (let a = 0; ; a++) {
-      const v = cpu.load8(va, true);
-      if (v >= 0) return v;
-      this.fault(cpu, ACC_READ, a);
-    }
+    return this.load(va, 1);
   }
 
   store32(va: number, v: number): void {
-    this.checkUser(va, 4);
-    const cpu = this.enter();
-    for (let a = 0; !cpu.store32(va, v >>> 0, true); a++) this.fault(cpu, ACC_WRITE, a);
+    this.store(va, v, 4);
   }
 
   store16(va: number, v: number): void {
-    this.checkUser(va, 2);
-    const cpu = this.enter();
-    for (let a = 0; !cpu.store16(va, v & 0xffff, true); a++) this.fault(cpu, ACC_WRITE, a);
+    this.store(va, v, 2);
   }
 
   store8(va: number, v: number): void {
-    this.checkUser(va, 1);
-    const cpu = this.enter();
-    for (let a = 0; !cpu.store8(va, v & 0xff, true); a++) this.fault(cpu, ACC_WRITE, a);
+    this.store(va, v, 1);
   }
 
   exec(va: number): number {
@@ -103,47 +106,40 @@ export class Thread implements ThreadApi {
     }
   }
 
-  /** Copy out of user memory page by page (each page translated, faulting as needed). */
+  /**
+   * Walk [va, va+len) page by page, translating each piece for `acc` (faulting as needed) and
+   * handing its physical address to `copy` — copyin/copyout's shape.
+   */
+  private eachPage(va: number, len: number, acc: number, copy: (pa: number, done: number, n: number) => void): void {
+    this.checkUser(va, len);
+    const cpu = this.enter();
+    for (let done = 0; done < len; ) {
+      const at = va + done;
+      const n = Math.min(len - done, PAGE_SIZE - (at % PAGE_SIZE));
+      if (cpu.needsService) cpu.service();
+      let pa = cpu.xlate(at, acc, true);
+      for (let a = 0; pa < 0; a++) {
+        this.fault(cpu, acc, a);
+        pa = cpu.xlate(at, acc, true);
+      }
+      copy(pa, done, n);
+      done += n;
+    }
+  }
+
   readBytes(va: number, len: number): Uint8Array {
     if (!Number.isInteger(len) || len < 0) throw new RangeError(`length ${len}`);
     const out = new Uint8Array(len);
     if (len === 0) return out;
-    this.checkUser(va, len);
-    const cpu = this.enter();
     const mem = this.k.machine.memory;
-    for (let done = 0; done < len; ) {
-      const at = va + done;
-      const n = Math.min(len - done, PAGE_SIZE - (at % PAGE_SIZE));
-      if (cpu.needsService) cpu.service();
-      let pa = cpu.xlate(at, ACC_READ, true);
-      for (let a = 0; pa < 0; a++) {
-        this.fault(cpu, ACC_READ, a);
-        pa = cpu.xlate(at, ACC_READ, true);
-      }
-      out.set(mem.readBytes(pa, n), done);
-      done += n;
-    }
+    this.eachPage(va, len, ACC_READ, (pa, done, n) => out.set(mem.readBytes(pa, n), done));
     return out;
   }
 
   writeBytes(va: number, bytes: Uint8Array): void {
-    const len = bytes.length;
-    if (len === 0) return;
-    this.checkUser(va, len);
-    const cpu = this.enter();
+    if (bytes.length === 0) return;
     const mem = this.k.machine.memory;
-    for (let done = 0; done < len; ) {
-      const at = va + done;
-      const n = Math.min(len - done, PAGE_SIZE - (at % PAGE_SIZE));
-      if (cpu.needsService) cpu.service();
-      let pa = cpu.xlate(at, ACC_WRITE, true);
-      for (let a = 0; pa < 0; a++) {
-        this.fault(cpu, ACC_WRITE, a);
-        pa = cpu.xlate(at, ACC_WRITE, true);
-      }
-      mem.writeBytes(pa, bytes.subarray(done, done + n));
-      done += n;
-    }
+    this.eachPage(va, bytes.length, ACC_WRITE, (pa, done, n) => mem.writeBytes(pa, bytes.subarray(done, done + n)));
   }
 
   // System calls: enter the kernel on this thread's CPU, then the MI code in vm_mmap.ts.

@@ -34,7 +34,6 @@ import {
   MS_ASYNC,
   MS_INVALIDATE,
   MS_SYNC,
-  PAGE_MASK,
   PAGE_SIZE,
   Prot,
   roundPage,
@@ -80,6 +79,21 @@ function inUserRange(k: Kernel, addr: number, size: number): boolean {
 function kernError(call: string, rv: KernReturn, map: Partial<Record<number, ErrnoName>>): void {
   if (rv === KERN_SUCCESS) return;
   fail(call, map[rv] ?? "EINVAL", `vm layer returned ${rv}`);
+}
+
+/**
+ * The checks munmap, mprotect, minherit, madvise and msync share: a page-aligned address, a
+ * non-negative length, and a page-rounded range inside [VM_MIN_ADDRESS, VM_MAXUSER_ADDRESS)
+ * (`outside` is the errno for a range beyond it). Returns the rounded size.
+ */
+function checkRange(k: Kernel, call: string, addr: number, len: number, outside: ErrnoName): number {
+  intArg(call, addr);
+  intArg(call, len);
+  if (addr < 0 || addr % PAGE_SIZE !== 0) fail(call, "EINVAL", "address not page aligned");
+  if (len < 0) fail(call, "EINVAL", "negative length");
+  const size = roundPage(len);
+  if (!inUserRange(k, addr, size)) fail(call, outside, "range outside the user address space");
+  return size;
 }
 
 /** mmap(2) — anonymous memory in this issue; file descriptors come with the file system. */
@@ -150,24 +164,15 @@ export function mmap(
 
 /** munmap(2) */
 export function munmap(k: Kernel, p: Proc, addr: number, len: number): void {
-  intArg("munmap", addr);
-  intArg("munmap", len);
-  if (addr < 0 || addr % PAGE_SIZE !== 0) fail("munmap", "EINVAL", "address not page aligned");
-  if (len <= 0) fail("munmap", "EINVAL", "zero or negative length");
-  const size = roundPage(len);
-  if (!inUserRange(k, addr, size)) fail("munmap", "EINVAL", "range outside the user address space");
+  if (len === 0) fail("munmap", "EINVAL", "zero length");
+  const size = checkRange(k, "munmap", addr, len, "EINVAL");
   kernError("munmap", k.vm.unmap(p.space, addr, size), {});
 }
 
 /** mprotect(2) */
 export function mprotect(k: Kernel, p: Proc, addr: number, len: number, prot: number): void {
-  intArg("mprotect", addr);
-  intArg("mprotect", len);
   intArg("mprotect", prot);
-  if (addr < 0 || addr % PAGE_SIZE !== 0) fail("mprotect", "EINVAL", "address not page aligned");
-  if (len < 0) fail("mprotect", "EINVAL", "negative length");
-  const size = roundPage(len);
-  if (!inUserRange(k, addr, size)) fail("mprotect", "EINVAL", "range outside the user address space");
+  const size = checkRange(k, "mprotect", addr, len, "EINVAL");
   if (size === 0) return;
   if (!k.vm.isMapped(p.space, addr, size)) fail("mprotect", "ENOMEM", "unmapped pages in the range");
   kernError("mprotect", k.vm.protect(p.space, addr, size, effectiveProt(k, prot), false), {
@@ -178,13 +183,8 @@ export function mprotect(k: Kernel, p: Proc, addr: number, len: number, prot: nu
 
 /** minherit(2): NetBSD ignores holes in the range (uvm_map_inherit). */
 export function minherit(k: Kernel, p: Proc, addr: number, len: number, inherit: number): void {
-  intArg("minherit", addr);
-  intArg("minherit", len);
   intArg("minherit", inherit);
-  if (addr < 0 || addr % PAGE_SIZE !== 0) fail("minherit", "EINVAL", "address not page aligned");
-  if (len < 0) fail("minherit", "EINVAL", "negative length");
-  const size = roundPage(len);
-  if (!inUserRange(k, addr, size)) fail("minherit", "EINVAL", "range outside the user address space");
+  const size = checkRange(k, "minherit", addr, len, "EINVAL");
   if (inherit < INHERIT_SHARE || inherit > INHERIT_ZERO) fail("minherit", "EINVAL", `inheritance ${inherit}`);
   if (size === 0) return;
   kernError("minherit", k.vm.inherit(p.space, addr, size, inherit as Inheritance), {});
@@ -192,13 +192,8 @@ export function minherit(k: Kernel, p: Proc, addr: number, len: number, inherit:
 
 /** madvise(2) */
 export function madvise(k: Kernel, p: Proc, addr: number, len: number, advice: number): void {
-  intArg("madvise", addr);
-  intArg("madvise", len);
   intArg("madvise", advice);
-  if (addr < 0 || addr % PAGE_SIZE !== 0) fail("madvise", "EINVAL", "address not page aligned");
-  if (len < 0) fail("madvise", "EINVAL", "negative length");
-  const size = roundPage(len);
-  if (!inUserRange(k, addr, size)) fail("madvise", "EINVAL", "range outside the user address space");
+  const size = checkRange(k, "madvise", addr, len, "EINVAL");
   const known = [MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_FREE];
   if (!known.includes(advice)) fail("madvise", "EINVAL", `advice ${advice}`);
   if (size === 0) return;
@@ -271,17 +266,12 @@ export function munlockall(k: Kernel, p: Proc): void {
 
 /** msync(2) */
 export function msync(k: Kernel, p: Proc, addr: number, len: number, flags: number): void {
-  intArg("msync", addr);
-  intArg("msync", len);
   intArg("msync", flags);
   const all = MS_ASYNC | MS_SYNC | MS_INVALIDATE;
   if ((flags & ~all) !== 0 || (flags & all) === 0 || (flags & (MS_ASYNC | MS_SYNC)) === (MS_ASYNC | MS_SYNC)) {
     fail("msync", "EINVAL", `flags ${flags}`);
   }
-  if (addr < 0 || (addr & PAGE_MASK) !== 0) fail("msync", "EINVAL", "address not page aligned");
-  if (len < 0) fail("msync", "EINVAL", "negative length");
-  const size = roundPage(len);
-  if (!inUserRange(k, addr, size)) fail("msync", "ENOMEM", "range outside the user address space");
+  const size = checkRange(k, "msync", addr, len, "ENOMEM");
   if (size === 0) return;
   if (!k.vm.isMapped(p.space, addr, size)) fail("msync", "ENOMEM", "unmapped pages in the range");
   kernError("msync", k.vm.sync(p.space, addr, size, flags), {
