@@ -11,18 +11,19 @@ import {
   loadArb,
   madviseArb,
   minheritArb,
-  mlockallArb,
   mlockArb,
+  mlockallArb,
   mmapArb,
   mprotectArb,
   msyncArb,
   munlockArb,
   munmapArb,
+  pageoutArb,
   type Real,
   setup,
   storeArb,
-  verifyArb,
   type VmCommand,
+  verifyArb,
   type World,
 } from "./commands.js";
 
@@ -43,6 +44,7 @@ export const COMMAND_KINDS = {
   store: storeArb,
   exec: execArb,
   verify: verifyArb,
+  pageout: pageoutArb,
 } as const;
 
 export type CommandKind = keyof typeof COMMAND_KINDS;
@@ -57,7 +59,8 @@ export interface PropertyDef {
 export const PROPERTIES: readonly PropertyDef[] = [
   {
     name: "model: every call and access",
-    description: "all of mmap, munmap, mprotect, mlock, munlock, mlockall, minherit, msync, madvise, fork, exit, loads, stores, fetches",
+    description:
+      "all of mmap, munmap, mprotect, mlock, munlock, mlockall, minherit, msync, madvise, fork, exit, loads, stores, fetches",
     mix: {
       mmap: 3,
       munmap: 1,
@@ -74,6 +77,7 @@ export const PROPERTIES: readonly PropertyDef[] = [
       store: 3,
       exec: 1,
       verify: 1,
+      pageout: 1,
     },
   },
   {
@@ -98,6 +102,24 @@ export const PROPERTIES: readonly PropertyDef[] = [
       store: 2,
       load: 1,
       verify: 1,
+    },
+  },
+  {
+    name: "model: paging",
+    description: "memory pressure and the pagedaemon between writes, forks, locks and unmaps: paging must be invisible",
+    mix: {
+      mmap: 2,
+      store: 3,
+      load: 2,
+      fork: 1,
+      exit: 1,
+      pageout: 2,
+      verify: 2,
+      mlock: 1,
+      munlock: 1,
+      mprotect: 1,
+      munmap: 1,
+      madvise: 1,
     },
   },
 ];

@@ -46,6 +46,8 @@ export interface ScenarioResult {
   readonly passed: boolean;
   /** What was checked, and every disagreement. */
   readonly detail: string;
+  /** One line per failed check (empty when passed). */
+  readonly failures: readonly string[];
   readonly seconds: number;
   /** Kernel statistics the scenario reports (fork-heavy: vm.object.shadow_depth.max). */
   readonly stats?: Readonly<Record<string, number>>;
@@ -77,7 +79,8 @@ function attempt(f: () => unknown): Outcome {
     return { kind: "ok", value: f() };
   } catch (e) {
     const x = e as { name?: unknown; code?: unknown; signal?: unknown; addr?: unknown };
-    if (x !== null && typeof x === "object" && x.name === "SyscallError") return { kind: "errno", code: String(x.code) };
+    if (x !== null && typeof x === "object" && x.name === "SyscallError")
+      return { kind: "errno", code: String(x.code) };
     if (x !== null && typeof x === "object" && x.name === "SignalError") {
       return { kind: "signal", signal: String(x.signal), code: String(x.code), addr: Number(x.addr) };
     }
@@ -179,7 +182,7 @@ class Checker {
 
   result(summary: string): Omit<ScenarioResult, "name" | "seconds"> {
     const lines = [`${summary} (${this.checks} checks)`, ...this.notes.map((n) => `note: ${n}`), ...this.problems];
-    return { passed: this.problems.length === 0, detail: lines.join("\n") };
+    return { passed: this.problems.length === 0, detail: lines.join("\n"), failures: [...this.problems] };
   }
 }
 
@@ -195,9 +198,9 @@ function onSystem(
     body(c);
     return c.result(summary);
   } catch (e) {
-    const before = c === undefined ? "" : `${c.problems.join("\n")}\n`;
-    const what = isPanic(e) ? "kernel panic" : "unexpected exception";
-    return { passed: false, detail: `${summary}\n${before}${what}: ${describeError(e)}` };
+    const before = c === undefined ? [] : c.problems;
+    const what = `${isPanic(e) ? "kernel panic" : "unexpected exception"}: ${describeError(e)}`;
+    return { passed: false, detail: [summary, ...before, what].join("\n"), failures: [...before, what] };
   }
 }
 
@@ -249,7 +252,12 @@ export const ERRNO_TABLES: readonly ErrnoTable[] = [
   {
     syscall: "mmap",
     cases: [
-      { call: "len 0", expect: "EINVAL", source: "POSIX 2008; OpenBSD mmap0", run: (e) => e.p.mmap(0, 0, RW, ANON, -1, 0) },
+      {
+        call: "len 0",
+        expect: "EINVAL",
+        source: "POSIX 2008; OpenBSD mmap0",
+        run: (e) => e.p.mmap(0, 0, RW, ANON, -1, 0),
+      },
       {
         call: "negative len",
         expect: "EINVAL",
@@ -327,10 +335,20 @@ export const ERRNO_TABLES: readonly ErrnoTable[] = [
   {
     syscall: "munmap",
     cases: [
-      { call: "address not page aligned", expect: "EINVAL", source: "Open POSIX munmap/3-1", run: (e) => e.p.munmap(e.base + 1, P) },
+      {
+        call: "address not page aligned",
+        expect: "EINVAL",
+        source: "Open POSIX munmap/3-1",
+        run: (e) => e.p.munmap(e.base + 1, P),
+      },
       { call: "len 0", expect: "EINVAL", source: "Open POSIX munmap/9-1", run: (e) => e.p.munmap(e.base, 0) },
       { call: "negative len", expect: "EINVAL", source: "vmlab", run: (e) => e.p.munmap(e.base, -P) },
-      { call: "range outside user space", expect: "EINVAL", source: "LTP munmap03", run: (e) => e.p.munmap(e.userMax, P) },
+      {
+        call: "range outside user space",
+        expect: "EINVAL",
+        source: "LTP munmap03",
+        run: (e) => e.p.munmap(e.userMax, P),
+      },
       {
         call: "range crossing VM_MAXUSER_ADDRESS",
         expect: "EINVAL",
@@ -361,8 +379,18 @@ export const ERRNO_TABLES: readonly ErrnoTable[] = [
         source: "LTP mprotect01",
         run: (e) => e.p.mprotect(0, 1024, PROT_READ),
       },
-      { call: "range outside user space", expect: "EINVAL", source: "POSIX", run: (e) => e.p.mprotect(e.userMax, P, PROT_READ) },
-      { call: "unmapped page in the range", expect: "ENOMEM", source: "POSIX", run: (e) => e.p.mprotect(e.base, 4 * P, PROT_READ) },
+      {
+        call: "range outside user space",
+        expect: "EINVAL",
+        source: "POSIX",
+        run: (e) => e.p.mprotect(e.userMax, P, PROT_READ),
+      },
+      {
+        call: "unmapped page in the range",
+        expect: "ENOMEM",
+        source: "POSIX",
+        run: (e) => e.p.mprotect(e.base, 4 * P, PROT_READ),
+      },
       { call: "unmapped range", expect: "ENOMEM", source: "POSIX", run: (e) => e.p.mprotect(e.hole, P, PROT_READ) },
       { call: "len 0", expect: "ok", source: "vmlab", run: (e) => e.p.mprotect(e.base, 0, PROT_READ) },
     ],
@@ -372,10 +400,20 @@ export const ERRNO_TABLES: readonly ErrnoTable[] = [
     cases: [
       { call: "NULL", expect: "ENOMEM", source: "NetBSD t_mlock mlock_err", run: (e) => e.p.mlock(0, P) },
       { call: "(char *)-1", expect: "ENOMEM", source: "NetBSD t_mlock mlock_err (1.6+)", run: (e) => e.p.mlock(-1, P) },
-      { call: "wrapping length", expect: "ENOMEM", source: "NetBSD t_mlock mlock_err (1.6)", run: (e) => e.p.mlock(e.base, -P) },
+      {
+        call: "wrapping length",
+        expect: "ENOMEM",
+        source: "NetBSD t_mlock mlock_err (1.6)",
+        run: (e) => e.p.mlock(e.base, -P),
+      },
       { call: "unmapped page", expect: "ENOMEM", source: "NetBSD t_mlock mlock_err", run: (e) => e.p.mlock(e.hole, P) },
       { call: "hole in the range", expect: "ENOMEM", source: "POSIX", run: (e) => e.p.mlock(e.base, 4 * P) },
-      { call: "range outside user space", expect: "ENOMEM", source: "NetBSD range_test", run: (e) => e.p.mlock(e.userMax, P) },
+      {
+        call: "range outside user space",
+        expect: "ENOMEM",
+        source: "NetBSD range_test",
+        run: (e) => e.p.mlock(e.userMax, P),
+      },
       {
         call: "PROT_NONE page",
         expect: "ENOMEM",
@@ -408,9 +446,24 @@ export const ERRNO_TABLES: readonly ErrnoTable[] = [
     syscall: "munlock",
     cases: [
       { call: "NULL", expect: "ENOMEM", source: "NetBSD t_mlock mlock_err", run: (e) => e.p.munlock(0, P) },
-      { call: "(char *)-1", expect: "ENOMEM", source: "NetBSD t_mlock mlock_err (1.6+)", run: (e) => e.p.munlock(-1, P) },
-      { call: "wrapping length", expect: "ENOMEM", source: "NetBSD t_mlock mlock_err (1.6)", run: (e) => e.p.munlock(e.base, -P) },
-      { call: "unmapped page", expect: "ENOMEM", source: "NetBSD t_mlock mlock_err", run: (e) => e.p.munlock(e.hole, P) },
+      {
+        call: "(char *)-1",
+        expect: "ENOMEM",
+        source: "NetBSD t_mlock mlock_err (1.6+)",
+        run: (e) => e.p.munlock(-1, P),
+      },
+      {
+        call: "wrapping length",
+        expect: "ENOMEM",
+        source: "NetBSD t_mlock mlock_err (1.6)",
+        run: (e) => e.p.munlock(e.base, -P),
+      },
+      {
+        call: "unmapped page",
+        expect: "ENOMEM",
+        source: "NetBSD t_mlock mlock_err",
+        run: (e) => e.p.munlock(e.hole, P),
+      },
       {
         call: "never locked",
         expect: "ENOMEM",
@@ -465,7 +518,12 @@ export const ERRNO_TABLES: readonly ErrnoTable[] = [
   {
     syscall: "minherit",
     cases: [
-      { call: "value 666", expect: "EINVAL", source: "NetBSD t_minherit minherit_bad", run: (e) => e.p.minherit(e.base, P, 666) },
+      {
+        call: "value 666",
+        expect: "EINVAL",
+        source: "NetBSD t_minherit minherit_bad",
+        run: (e) => e.p.minherit(e.base, P, 666),
+      },
       { call: "value -1", expect: "EINVAL", source: "NetBSD uvm_map_inherit", run: (e) => e.p.minherit(e.base, P, -1) },
       {
         call: "address not page aligned",
@@ -485,14 +543,24 @@ export const ERRNO_TABLES: readonly ErrnoTable[] = [
         source: "NetBSD uvm_map_inherit",
         run: (e) => e.p.minherit(e.base, 4 * P, INHERIT_COPY),
       },
-      { call: "INHERIT_ZERO", expect: "ok", source: "NetBSD t_minherit", run: (e) => e.p.minherit(e.base, P, INHERIT_ZERO) },
+      {
+        call: "INHERIT_ZERO",
+        expect: "ok",
+        source: "NetBSD t_minherit",
+        run: (e) => e.p.minherit(e.base, P, INHERIT_ZERO),
+      },
     ],
   },
   {
     syscall: "msync",
     cases: [
       { call: "flags -1", expect: "EINVAL", source: "NetBSD t_msync msync_err", run: (e) => e.p.msync(e.base, P, -1) },
-      { call: "flags INT_MAX", expect: "EINVAL", source: "NetBSD t_msync msync_err", run: (e) => e.p.msync(e.base, P, INT_MAX) },
+      {
+        call: "flags INT_MAX",
+        expect: "EINVAL",
+        source: "NetBSD t_msync msync_err",
+        run: (e) => e.p.msync(e.base, P, INT_MAX),
+      },
       { call: "flags 0", expect: "EINVAL", source: "NetBSD code", run: (e) => e.p.msync(e.base, P, 0) },
       {
         call: "MS_ASYNC | MS_SYNC",
@@ -500,7 +568,12 @@ export const ERRNO_TABLES: readonly ErrnoTable[] = [
         source: "POSIX",
         run: (e) => e.p.msync(e.base, P, MS_ASYNC | MS_SYNC),
       },
-      { call: "address not page aligned", expect: "EINVAL", source: "POSIX (may fail)", run: (e) => e.p.msync(e.base + 1, P, MS_SYNC) },
+      {
+        call: "address not page aligned",
+        expect: "EINVAL",
+        source: "POSIX (may fail)",
+        run: (e) => e.p.msync(e.base + 1, P, MS_SYNC),
+      },
       {
         call: "unmapped page",
         expect: "ENOMEM",
@@ -571,7 +644,7 @@ function tableEnv(sys: System, p: Process): TableEnv {
 
 function runTable(factory: () => System, table: ErrnoTable): Omit<ScenarioResult, "name" | "seconds"> {
   const lines: string[] = [];
-  let bad = 0;
+  const failures: string[] = [];
   let sys: System | undefined;
   for (const k of table.cases) {
     const label = `${table.syscall}: ${k.call} [${k.source}]`;
@@ -594,16 +667,22 @@ function runTable(factory: () => System, table: ErrnoTable): Omit<ScenarioResult
         if (isPanic(e)) throw e;
         audit = `; audit: ${describeError(e)}`;
       }
-      if (!good || audit !== "") bad++;
-      lines.push(`${good && audit === "" ? "ok  " : "FAIL"} ${label}: expected ${expect}, got ${show(o)}${audit}`);
+      const line = `${label}: expected ${expect}, got ${show(o)}${audit}`;
+      if (!good || audit !== "") failures.push(line);
+      lines.push(`${good && audit === "" ? "ok  " : "FAIL"} ${line}`);
       if (p.state === "running") p.exit(0);
     } catch (e) {
-      bad++;
-      lines.push(`FAIL ${label}: ${isPanic(e) ? "kernel panic" : "unexpected exception"}: ${describeError(e)}`);
+      const line = `${label}: ${isPanic(e) ? "kernel panic" : "unexpected exception"}: ${describeError(e)}`;
+      failures.push(line);
+      lines.push(`FAIL ${line}`);
       sys = undefined; // a panicked system is dead: the next case gets a new one
     }
   }
-  return { passed: bad === 0, detail: `${table.cases.length} cases, ${bad} failed\n${lines.join("\n")}` };
+  return {
+    passed: failures.length === 0,
+    detail: `${table.cases.length} cases, ${failures.length} failed\n${lines.join("\n")}`,
+    failures,
+  };
 }
 
 // ------------------------------------------------------------------ fork-heavy
@@ -628,7 +707,10 @@ function pattern(i: number, gen: number): Uint8Array {
  * forks again, for three generations, every process writing after each fork. Every process then
  * reads back exactly the model's bytes on every page, before and after the children exit.
  */
-export function forkHeavy(factory: () => System, opts: ForkHeavyOptions = {}): Omit<ScenarioResult, "name" | "seconds"> {
+export function forkHeavy(
+  factory: () => System,
+  opts: ForkHeavyOptions = {},
+): Omit<ScenarioResult, "name" | "seconds"> {
   const n = opts.pages ?? 1000;
   let stats: Record<string, number> | undefined;
   const res = onSystem(factory, `fork-heavy: ${n} pages, 3 generations`, (c) => {
@@ -826,20 +908,26 @@ const atf: Scenario[] = [
     name: "atf: t_mmap mmap_err",
     source: "NetBSD tests/lib/libc/sys/t_mmap.c mmap_err",
     run: (f) =>
-      onSystem(f, "EBADF for fd -1 without MAP_ANON; EINVAL for a bad MAP_FIXED address first; EINVAL for MAP_ANON with a fd", (c) => {
-        const p = c.spawn();
-        const local = c.mmap("mmap a page (the 'local variable')", p, 0, P, RW, ANON);
-        c.call("mmap(NULL, 3, READ, MAP_FILE|MAP_PRIVATE, -1)", "EBADF", () => p.mmap(0, 3, PROT_READ, MAP_PRIVATE, -1, 0));
-        c.call("mmap(&local, P, READ, MAP_FIXED|MAP_PRIVATE, -1)", "EINVAL", () =>
-          p.mmap(local + 8, P, PROT_READ, MAP_FIXED | MAP_PRIVATE, -1, 0),
-        );
-        c.call("mmap((void *)-1, P, READ, MAP_FIXED|MAP_PRIVATE, -1)", "EINVAL", () =>
-          p.mmap(-1, P, PROT_READ, MAP_FIXED | MAP_PRIVATE, -1, 0),
-        );
-        c.call("mmap(NULL, P, READ, MAP_ANON|MAP_PRIVATE, INT_MAX)", "EINVAL", () =>
-          p.mmap(0, P, PROT_READ, ANON, INT_MAX, 0),
-        );
-      }),
+      onSystem(
+        f,
+        "EBADF for fd -1 without MAP_ANON; EINVAL for a bad MAP_FIXED address first; EINVAL for MAP_ANON with a fd",
+        (c) => {
+          const p = c.spawn();
+          const local = c.mmap("mmap a page (the 'local variable')", p, 0, P, RW, ANON);
+          c.call("mmap(NULL, 3, READ, MAP_FILE|MAP_PRIVATE, -1)", "EBADF", () =>
+            p.mmap(0, 3, PROT_READ, MAP_PRIVATE, -1, 0),
+          );
+          c.call("mmap(&local, P, READ, MAP_FIXED|MAP_PRIVATE, -1)", "EINVAL", () =>
+            p.mmap(local + 8, P, PROT_READ, MAP_FIXED | MAP_PRIVATE, -1, 0),
+          );
+          c.call("mmap((void *)-1, P, READ, MAP_FIXED|MAP_PRIVATE, -1)", "EINVAL", () =>
+            p.mmap(-1, P, PROT_READ, MAP_FIXED | MAP_PRIVATE, -1, 0),
+          );
+          c.call("mmap(NULL, P, READ, MAP_ANON|MAP_PRIVATE, INT_MAX)", "EINVAL", () =>
+            p.mmap(0, P, PROT_READ, ANON, INT_MAX, 0),
+          );
+        },
+      ),
   },
   {
     name: "atf: t_mmap mmap_prot_2",
@@ -879,9 +967,11 @@ const atf: Scenario[] = [
           if (m1 === m2) c.problems.push(`hint ${hex(hint)}: m2 was placed on m1 (${hex(m1)})`);
           const m3 = c.mmap(`m3 = mmap(${hex(hint)})`, p, hint, P, RW, ANON);
           for (const m of [m1, m2, m3]) {
-            if (m % P !== 0 || m < userMin || m + P > userMax) c.problems.push(`hint ${hex(hint)}: bad address ${hex(m)}`);
+            if (m % P !== 0 || m < userMin || m + P > userMax)
+              c.problems.push(`hint ${hex(hint)}: bad address ${hex(m)}`);
           }
-          if (new Set([m1, m2, m3]).size !== 3) c.problems.push(`hint ${hex(hint)}: overlapping ${[m1, m2, m3].map(hex)}`);
+          if (new Set([m1, m2, m3]).size !== 3)
+            c.problems.push(`hint ${hex(hint)}: overlapping ${[m1, m2, m3].map(hex)}`);
           for (const m of [m3, m2, m1]) c.call(`munmap(${hex(m)})`, "ok", () => p.munmap(m, P));
         }
       }),
@@ -956,7 +1046,8 @@ const atf: Scenario[] = [
         c.call("child zeroes m1", "ok", () => child.writeBytes(m1, fill(P, 0)));
         c.call("child exit", "ok", () => child.exit(0));
         c.call("wait", "ok", () => p.wait());
-        if (!equalBytes(p.readBytes(m1, P), p.readBytes(m2, P))) c.problems.push("parent: m1 ≠ m2 after the child wrote");
+        if (!equalBytes(p.readBytes(m1, P), p.readBytes(m2, P)))
+          c.problems.push("parent: m1 ≠ m2 after the child wrote");
         c.checks += 2;
       }),
   },
@@ -975,7 +1066,8 @@ const atf: Scenario[] = [
         c.call("child exit", "ok", () => child.exit(0));
         c.call("wait", "ok", () => p.wait());
         c.call("parent zeroes m2", "ok", () => p.writeBytes(m2, fill(P, 0)));
-        if (!equalBytes(p.readBytes(m1, P), p.readBytes(m2, P))) c.problems.push("parent: the child's write to m1 is not visible");
+        if (!equalBytes(p.readBytes(m1, P), p.readBytes(m2, P)))
+          c.problems.push("parent: the child's write to m1 is not visible");
         c.checks += 2;
       }),
   },
@@ -1006,7 +1098,8 @@ const atf: Scenario[] = [
         const o = c.call("fork", "ok", () => p.fork());
         if (o.kind !== "ok") return;
         const child = o.value as Process;
-        if (!equalBytes(child.readBytes(m1, P), child.readBytes(m2, P))) c.problems.push("child: m1 is not zero-filled");
+        if (!equalBytes(child.readBytes(m1, P), child.readBytes(m2, P)))
+          c.problems.push("child: m1 is not zero-filled");
         c.call("child writes 2s into m1", "ok", () => child.writeBytes(m1, fill(P, 2)));
         c.call("child exit", "ok", () => child.exit(0));
         c.call("wait", "ok", () => p.wait());
@@ -1104,7 +1197,8 @@ export function runScenarios(factory: () => System, opts: ScenarioOptions = {}):
           ? forkHeavy(factory, { pages: opts.forkHeavyPages })
           : s.run(factory);
     } catch (e) {
-      r = { passed: false, detail: `could not run: ${describeError(e)}` };
+      const what = `could not run: ${describeError(e)}`;
+      r = { passed: false, detail: what, failures: [what] };
     }
     results.push({ name: s.name, ...r, seconds: (Date.now() - t) / 1000 });
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { windowFor } from "../src/commands.js";
 import { ERRNO_TABLES, PROPERTIES, runProperties, runScenarios, SCENARIOS } from "../src/index.js";
 import { type FakeBug, fakeSystem } from "./support/fake-system.js";
 
@@ -43,7 +44,13 @@ describe("harness against a model-backed fake system", () => {
       expect(f.message).toContain("Counterexample: [");
       expect(f.replay).not.toBe("");
       // The replay token reruns exactly the shrunk case.
-      const again = runProperties(factory, { runs: 1, commands: 50, seed: f.seed, replay: f.replay, properties: [property] });
+      const again = runProperties(factory, {
+        runs: 1,
+        commands: 50,
+        seed: f.seed,
+        replay: f.replay,
+        properties: [property],
+      });
       expect(again.failed).toBe(1);
       expect(again.failures[0]?.replay).toBe(f.replay);
     });
@@ -53,7 +60,12 @@ describe("harness against a model-backed fake system", () => {
     const r = runScenarios(() => fakeSystem({ bugs: ["munlock-unlocked-ok"] }));
     const failed = r.results.filter((x) => !x.passed).map((x) => x.name);
     expect(failed).toEqual(
-      expect.arrayContaining(["errno: munlock", "atf: t_mlock mlock_err", "atf: t_mlock mlock_nested", "atf: t_mlock mlock_clip"]),
+      expect.arrayContaining([
+        "errno: munlock",
+        "atf: t_mlock mlock_err",
+        "atf: t_mlock mlock_nested",
+        "atf: t_mlock mlock_clip",
+      ]),
     );
     const table = r.results.find((x) => x.name === "errno: munlock")!;
     expect(table.detail).toMatch(/FAIL munlock: never locked .*expected ENOMEM, got ok/);
@@ -63,11 +75,22 @@ describe("harness against a model-backed fake system", () => {
     const r = runScenarios(() => fakeSystem({ bugs: ["panic-on-invalidate"] }), { names: ["errno: msync"] });
     const d = r.results[0]!.detail;
     expect(r.results[0]!.passed).toBe(false);
-    expect(d).toMatch(/FAIL msync: MS_INVALIDATE on locked pages .*kernel panic: KernelPanic: panic: vm_object_page_remove/);
+    expect(d).toMatch(
+      /FAIL msync: MS_INVALIDATE on locked pages .*kernel panic: KernelPanic: panic: vm_object_page_remove/,
+    );
     expect(d).toMatch(/ok {3}msync: MS_SYNC/);
   });
 
   it("every errno table case names its source", () => {
     for (const t of ERRNO_TABLES) for (const c of t.cases) expect(c.source.length).toBeGreaterThan(0);
+  });
+
+  it("the MAP_FIXED/wild window straddles a page-table boundary", () => {
+    const i386 = windowFor(0x1000, 0xfdbf_e000, "i386");
+    expect((i386 + 32 * 4096) % 2 ** 22).toBe(0);
+    const amd64 = windowFor(0x1000, 0x7f7f_ffff_e000, "amd64");
+    expect((amd64 + 32 * 4096) % 2 ** 39).toBe(0);
+    // A range too small for any boundary falls back to a quarter of the way up.
+    expect(windowFor(0x1000, 0x20_0000, "i386")).toBe(0x1000 + 0x7f000);
   });
 });

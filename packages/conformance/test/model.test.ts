@@ -228,7 +228,8 @@ describe("model: protection and signals", () => {
       code: "SEGV_MAPERR",
       addr: a + 2 * P + 4,
     });
-    for (const k of ["read", "write", "exec"] as const) expect(definiteFault(m.access(10, a, 1, k))).toBe("SEGV_ACCERR");
+    for (const k of ["read", "write", "exec"] as const)
+      expect(definiteFault(m.access(10, a, 1, k))).toBe("SEGV_ACCERR");
     expect(definiteFault(m.access(10, a + P, 4, "write"))).toBe("SEGV_ACCERR");
     expect(m.access(10, a + P, 4, "read").canSucceed).toBe(true);
   });

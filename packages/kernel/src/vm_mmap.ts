@@ -127,7 +127,7 @@ export function mmap(
     if (va < 0 || va % PAGE_SIZE !== 0) fail("mmap", "EINVAL", "MAP_FIXED address not page aligned");
     // range_test(addr, size, true)
     if (va < k.layout.userMin) fail("mmap", "EINVAL", "MAP_FIXED below VM_MIN_ADDRESS");
-    if (va + size > k.layout.userMax) fail("mmap", "EFBIG", "MAP_FIXED range beyond VM_MAXUSER_ADDRESS");
+    if (va + size > k.layout.userMax) fail("mmap", "EINVAL", "MAP_FIXED range beyond VM_MAXUSER_ADDRESS");
   } else {
     // A hint never makes mmap fail; an unusable one is ignored.
     va = va > 0 && va < k.layout.userMax ? roundPage(va) : 0;

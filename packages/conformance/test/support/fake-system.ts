@@ -12,9 +12,9 @@ import {
   MCL_CURRENT,
   MS_INVALIDATE,
   PAGE_SIZE,
+  type SignalCode,
   SignalError,
   SyscallError,
-  type SignalCode,
 } from "@vmlab/core";
 import type { Process, System } from "@vmlab/kernel";
 import { BsdModel, type SysResult } from "../../src/model.js";
@@ -85,7 +85,10 @@ export function fakeSystem(opts: FakeOptions = {}): System {
         check(va, len, "read");
         return Uint8Array.from(model.peek(pid, va, len).map((b) => b ?? 0));
       },
-      writeBytes: (va: number, bytes: Uint8Array) => store(va, [...bytes]),
+      writeBytes(va: number, bytes: Uint8Array) {
+        // A loop of byte stores: the bytes before a faulting page are written.
+        for (let i = 0; i < bytes.length; i++) store(va + i, [bytes[i]!]);
+      },
       mmap(addr: number, len: number, prot: number, flags: number, fd: number, off: number) {
         let got: number;
         if (flags & MAP_FIXED) {
@@ -124,7 +127,8 @@ export function fakeSystem(opts: FakeOptions = {}): System {
           for (const pg of copied) pg.inherit = INHERIT_SHARE;
           model.fork(pid, child);
           for (const pg of copied) pg.inherit = INHERIT_COPY;
-          for (const pg of model.proc(child).pages.values()) if (pg.inherit === INHERIT_SHARE) pg.inherit = INHERIT_COPY;
+          for (const pg of model.proc(child).pages.values())
+            if (pg.inherit === INHERIT_SHARE) pg.inherit = INHERIT_COPY;
         } else {
           model.fork(pid, child);
         }
@@ -183,7 +187,10 @@ export function fakeSystem(opts: FakeOptions = {}): System {
     audit(): void {
       if (auditBroken) throw new InvariantViolation("vm", "wired count", "entry wired twice");
     },
-    stats: () => ({ "vm.object.shadow_depth.max": 3 }),
+    stats: () => ({ "vm.object.shadow_depth.max": 3, "vm.page.free": 100 }),
+    vm: { freePages: 100 },
+    memoryPressure(_pages: number): void {},
+    runPagedaemon(): void {},
     panicked: undefined,
   };
   return sys as unknown as System;
