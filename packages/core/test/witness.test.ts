@@ -4,10 +4,7 @@ import { KernelPanic, type LockClassName, TraceRing, type WitnessLock } from "..
 import { kernel } from "./host.js";
 
 /** A bare witness lock: the witness only reads these four fields. */
-function lk(
-  name: string,
-  o: { type?: string; lockClass?: LockClassName; dupok?: boolean } = {},
-): WitnessLock {
+function lk(name: string, o: { type?: string; lockClass?: LockClassName; dupok?: boolean } = {}): WitnessLock {
   return { name, type: o.type ?? name, lockClass: o.lockClass ?? "sleep mutex", dupok: o.dupok ?? false };
 }
 
@@ -170,7 +167,8 @@ describe("witness: lock order reversal (subr_witness.c witness_checkorder)", () 
     witness.released(b, "b:1");
     witness.released(a, "a:1");
     witness.acquired(b, "b:2");
-    const msg = "lock order reversal:\n 1st B (B) @ b:2\n 2nd A (A) @ a:2\n lock order A -> B established at a:1 then b:1";
+    const msg =
+      "lock order reversal:\n 1st B (B) @ b:2\n 2nd A (A) @ a:2\n lock order A -> B established at a:1 then b:1";
     expect(() => witness.acquired(a, "a:2")).toThrow(KernelPanic);
     expect(host.panics).toEqual([msg]);
     expect(witness.reports.map((r) => r.message)).toEqual([msg]);
@@ -277,7 +275,9 @@ describe("witness: sleep locks under a spin lock, unlocks", () => {
 
   it("unlock of a lock not held panics", () => {
     const { host, witness } = kernel();
-    expect(() => witness.released(lk("A"), "a.c:9")).toThrow("panic: witness_unlock: lock (sleep mutex) A not locked @ a.c:9");
+    expect(() => witness.released(lk("A"), "a.c:9")).toThrow(
+      "panic: witness_unlock: lock (sleep mutex) A not locked @ a.c:9",
+    );
     expect(host.panics).toEqual(["witness_unlock: lock (sleep mutex) A not locked @ a.c:9"]);
   });
 
@@ -342,32 +342,27 @@ describe("witness: properties", () => {
 
   it("after any orderly history, taking an established pair backwards is one reversal", () => {
     fc.assert(
-      fc.property(
-        globalOrder,
-        sections,
-        fc.subarray([0, 1, 2, 3, 4, 5], { minLength: 2 }),
-        (order, secs, pair) => {
-          const { witness } = kernel();
-          const locks = order.map((n) => lk(n));
-          const lo = locks[pair[0] as number] as WitnessLock;
-          const hi = locks[pair[pair.length - 1] as number] as WitnessLock;
-          // Establish lo -> hi, then run an orderly history, then take hi then lo.
-          witness.acquired(lo, "lo");
-          witness.acquired(hi, "hi");
-          witness.released(hi, "hi");
-          witness.released(lo, "lo");
-          for (const s of secs) {
-            for (const i of s.take) witness.acquired(locks[i] as WitnessLock, "t");
-            for (const i of [...s.take].reverse()) witness.released(locks[i] as WitnessLock, "r");
-          }
-          expect(witness.reports).toEqual([]);
-          witness.acquired(hi, "hi2");
-          witness.acquired(lo, "lo2");
-          expect(witness.reports.map((r) => [r.kind, r.first.name, r.second.name])).toEqual([
-            ["reversal", hi.name, lo.name],
-          ]);
-        },
-      ),
+      fc.property(globalOrder, sections, fc.subarray([0, 1, 2, 3, 4, 5], { minLength: 2 }), (order, secs, pair) => {
+        const { witness } = kernel();
+        const locks = order.map((n) => lk(n));
+        const lo = locks[pair[0] as number] as WitnessLock;
+        const hi = locks[pair[pair.length - 1] as number] as WitnessLock;
+        // Establish lo -> hi, then run an orderly history, then take hi then lo.
+        witness.acquired(lo, "lo");
+        witness.acquired(hi, "hi");
+        witness.released(hi, "hi");
+        witness.released(lo, "lo");
+        for (const s of secs) {
+          for (const i of s.take) witness.acquired(locks[i] as WitnessLock, "t");
+          for (const i of [...s.take].reverse()) witness.released(locks[i] as WitnessLock, "r");
+        }
+        expect(witness.reports).toEqual([]);
+        witness.acquired(hi, "hi2");
+        witness.acquired(lo, "lo2");
+        expect(witness.reports.map((r) => [r.kind, r.first.name, r.second.name])).toEqual([
+          ["reversal", hi.name, lo.name],
+        ]);
+      }),
     );
   });
 });

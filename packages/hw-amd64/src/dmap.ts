@@ -75,7 +75,7 @@ export function buildDirectMap(
     if ((mem.read32(e4) & PG_V) === 0) pointTo(e4, alloc());
     const pdpt = frameOf(mem, e4);
     const e3 = entry(pdpt, i3);
-    const nx = opts.nx ?? true ? PG_NX_HI : 0;
+    const nx = (opts.nx ?? true) ? PG_NX_HI : 0;
     const hiOf = (p: number) => (Math.floor(p / 2 ** 32) | nx) >>> 0;
     if (pageSize === SIZE_1G) {
       mem.write64(e3, (leafLo | (pa % 2 ** 32)) >>> 0, hiOf(pa));
