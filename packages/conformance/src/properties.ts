@@ -26,6 +26,7 @@ import {
   verifyArb,
   type World,
 } from "./commands.js";
+import { hostMs } from "./host-clock.js";
 
 /** The command kinds a property draws from (names usable in `PropertyOptions.skip`). */
 export const COMMAND_KINDS = {
@@ -176,9 +177,7 @@ export interface PropertyReport {
   readonly failures: readonly PropertyFailure[];
 }
 
-function now(): number {
-  return typeof performance !== "undefined" ? performance.now() : Date.now();
-}
+const now = hostMs;
 
 /** One property as a fast-check property over a system factory. */
 export function vmProperty(

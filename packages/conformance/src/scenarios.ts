@@ -5,6 +5,7 @@
  * reference model. Each scenario runs on fresh systems from the factory and reports pass/fail with
  * the detail of every disagreement; none may panic, and every layer is audited along the way.
  */
+
 import {
   type ErrnoName,
   INHERIT_COPY,
@@ -34,6 +35,7 @@ import {
   RLIMIT_MEMLOCK,
 } from "@vmlab/core";
 import type { Process, System } from "@vmlab/kernel";
+import { hostMs } from "./host-clock.js";
 import { BsdModel } from "./model.js";
 
 const P = PAGE_SIZE;
@@ -1185,11 +1187,11 @@ export interface ScenarioOptions {
 
 /** Run scenarios on fresh systems from `factory`. Never throws. */
 export function runScenarios(factory: () => System, opts: ScenarioOptions = {}): ScenarioReport {
-  const t0 = Date.now();
+  const t0 = hostMs();
   const results: ScenarioResult[] = [];
   for (const s of SCENARIOS) {
     if (opts.names !== undefined && !opts.names.includes(s.name)) continue;
-    const t = Date.now();
+    const t = hostMs();
     let r: Omit<ScenarioResult, "name" | "seconds">;
     try {
       r =
@@ -1200,8 +1202,8 @@ export function runScenarios(factory: () => System, opts: ScenarioOptions = {}):
       const what = `could not run: ${describeError(e)}`;
       r = { passed: false, detail: what, failures: [what] };
     }
-    results.push({ name: s.name, ...r, seconds: (Date.now() - t) / 1000 });
+    results.push({ name: s.name, ...r, seconds: (hostMs() - t) / 1000 });
   }
   const passed = results.filter((r) => r.passed).length;
-  return { passed, failed: results.length - passed, seconds: (Date.now() - t0) / 1000, results };
+  return { passed, failed: results.length - passed, seconds: (hostMs() - t0) / 1000, results };
 }

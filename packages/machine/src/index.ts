@@ -19,7 +19,9 @@ export {
 } from "./machine.js";
 export { type MappedRegion, mapLinear } from "./map-linear.js";
 export { HOLE_END, HOLE_START, MAX_RAM_BYTES, MachineCheck, PhysicalMemory, type PhysRange } from "./memory.js";
+export { PG_FRAME_HI, PG_FRAME_LO, pteFrame, pteHi, pteLo } from "./pte.js";
 export { RecursiveWindow } from "./recursive.js";
+export { TlbBatch } from "./shootdown.js";
 export { DEFAULT_TLB, TLBF_D, TLBF_G, TLBF_U, TLBF_W, TLBF_XD, Tlb } from "./tlb.js";
 export * from "./types.js";
 export { buildRightsTable, PageWalker, type WalkControl } from "./walk.js";

@@ -8,6 +8,7 @@ import { ConfigError } from "@vmlab/core";
 import { amd64 } from "@vmlab/hw-amd64";
 import { i386, i386Pae } from "@vmlab/hw-i386";
 import type { MachineOptions, MachineSpec, PmapFactory } from "@vmlab/machine";
+import { cranorPmap } from "@vmlab/pmap-cranor";
 import { machPmap } from "@vmlab/pmap-mach";
 import { machVm } from "@vmlab/vm-mach";
 
@@ -22,7 +23,10 @@ export const MACHINES: Readonly<Record<MachineName, (o: MachineOptions) => Machi
 };
 
 /** Pmaps implemented so far. */
-export const PMAPS: Readonly<Partial<Record<PmapName, () => PmapFactory>>> = { mach: machPmap };
+export const PMAPS: Readonly<Partial<Record<PmapName, () => PmapFactory>>> = {
+  mach: machPmap,
+  cranor: cranorPmap,
+};
 /** VM layers implemented so far. */
 export const VMS: Readonly<Partial<Record<VmName, () => VmFactory>>> = { mach: machVm };
 
