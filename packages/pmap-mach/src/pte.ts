@@ -19,24 +19,11 @@ export const PG_W = PG_AVAIL1;
 export const PG_PVLIST = PG_AVAIL2;
 /** Bit 63, execute-disable, as a bit of the high half. */
 export const PG_NX = PG_NX_HI;
-/** Frame bits of the low half. */
-export const PG_FRAME_LO = 0xffff_f000;
-/** Frame bits of the high half (physical bits 51:32). */
-export const PG_FRAME_HI = 0x000f_ffff;
-
-/** The frame address of an entry. */
-export function frameOf(lo: number, hi: number): number {
-  const low = (lo & PG_FRAME_LO) >>> 0;
-  const h = hi & PG_FRAME_HI;
-  return h === 0 ? low : h * TWO32 + low;
-}
-
-/** Low half of an entry pointing at `pa` with `bits`. */
-export function loOf(pa: number, bits: number): number {
-  return ((pa % TWO32) | bits) >>> 0;
-}
-
-/** High half (frame bits above 4 GiB) of an entry pointing at `pa`. */
-export function hiOf(pa: number): number {
-  return pa < TWO32 ? 0 : Math.floor(pa / TWO32);
-}
+/** Frame helpers shared by every pmap (@vmlab/machine pte.ts), under this pmap's names. */
+export {
+  PG_FRAME_HI,
+  PG_FRAME_LO,
+  pteFrame as frameOf,
+  pteHi as hiOf,
+  pteLo as loOf,
+} from "@vmlab/machine";
