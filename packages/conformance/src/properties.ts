@@ -140,7 +140,7 @@ export interface PropertyOptions {
   readonly runs: number;
   /** Most commands in one run. */
   readonly commands: number;
-  /** Seed of the first property (the next ones use seed + 1, ...); random when absent. */
+  /** Seed of the first property (the next ones use seed + 1, ...); DEFAULT_SEED when absent. */
   readonly seed?: number;
   /** Replay: the token of a failure (with its seed and its property name). */
   readonly replay?: string;
@@ -178,6 +178,9 @@ export interface PropertyReport {
 }
 
 const now = hostMs;
+
+/** The seed used when none is given: runs are deterministic; pass another seed to explore further. */
+export const DEFAULT_SEED = 0x5eed;
 
 /** One property as a fast-check property over a system factory. */
 export function vmProperty(
@@ -219,7 +222,7 @@ function replayToken(details: fc.RunDetails<[Iterable<VmCommand>]>): string {
 export function runProperties(factory: () => System, opts: PropertyOptions): PropertyReport {
   const t0 = now();
   const chosen = PROPERTIES.filter((p) => opts.properties === undefined || opts.properties.includes(p.name));
-  const base = opts.seed ?? Math.floor(Math.random() * 0x7fff_ffff);
+  const base = opts.seed ?? DEFAULT_SEED;
   let passed = 0;
   let runs = 0;
   const counter = { commands: 0 };

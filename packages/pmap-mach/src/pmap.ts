@@ -196,12 +196,19 @@ export class MachPmap implements Pmap {
     m.pv.reclaim(m.host);
   }
 
-  /** The loop of pmap_remove over [sva, eva) in window w (locks held). */
-  removeRange(cpu: Cpu, w: RecursiveWindow, sva: VAddr, eva: VAddr): void {
-    const m = this.m;
-    const win = m.win;
+  /**
+   * Visit every valid PTE in [sva, eva) through window w, skipping whole runs whose page table
+   * (or a table above it) is missing — the shared loop of pmap_remove and pmap_protect (locks held).
+   */
+  private eachValidPte(
+    cpu: Cpu,
+    w: RecursiveWindow,
+    sva: VAddr,
+    eva: VAddr,
+    visit: (va: VAddr, ea: VAddr, lo: number) => void,
+  ): void {
+    const win = this.m.win;
     const e = win.entryBytes;
-    const wide = m.wide;
     const ptSpan = win.span[1] as number;
     let va = sva;
     while (va < eva) {
@@ -215,10 +222,18 @@ export class MachPmap implements Pmap {
       let ea = w.pteVa(va);
       for (; va < end; va += PAGE_SIZE, ea += e) {
         const lo = win.load(cpu, ea);
-        if ((lo & PG_V) === 0) continue;
-        this.removePte(cpu, w, va, ea, lo, wide ? win.load(cpu, ea + 4) : 0);
+        if ((lo & PG_V) !== 0) visit(va, ea, lo);
       }
     }
+  }
+
+  /** The loop of pmap_remove over [sva, eva) in window w (locks held). */
+  removeRange(cpu: Cpu, w: RecursiveWindow, sva: VAddr, eva: VAddr): void {
+    const win = this.m.win;
+    const wide = this.m.wide;
+    this.eachValidPte(cpu, w, sva, eva, (va, ea, lo) =>
+      this.removePte(cpu, w, va, ea, lo, wide ? win.load(cpu, ea + 4) : 0),
+    );
   }
 
   /**
@@ -287,38 +302,22 @@ export class MachPmap implements Pmap {
   }
 
   private protectRange(cpu: Cpu, w: RecursiveWindow, sva: VAddr, eva: VAddr, clearLo: number, setHi: number): void {
-    const m = this.m;
-    const win = m.win;
-    const e = win.entryBytes;
-    const wide = m.wide;
-    const ptSpan = win.span[1] as number;
-    let va = sva;
-    while (va < eva) {
-      const l = win.tablesPresent(cpu, w, va);
-      if (l !== 0) {
-        const span = win.span[l] as number;
-        va = va - (va % span) + span;
-        continue;
-      }
-      const end = Math.min(eva, va - (va % ptSpan) + ptSpan);
-      let ea = w.pteVa(va);
-      for (; va < end; va += PAGE_SIZE, ea += e) {
-        const lo = win.load(cpu, ea);
-        if ((lo & PG_V) === 0) continue;
-        const nlo = (lo & ~clearLo) >>> 0;
-        if (nlo !== lo) win.store(cpu, ea, nlo);
-        let changed = nlo !== lo;
-        if (wide && setHi !== 0) {
-          const hi = win.load(cpu, ea + 4);
-          const nhi = (hi | setHi) >>> 0;
-          if (nhi !== hi) {
-            win.store(cpu, ea + 4, nhi);
-            changed = true;
-          }
+    const win = this.m.win;
+    const wide = this.m.wide;
+    this.eachValidPte(cpu, w, sva, eva, (va, ea, lo) => {
+      const nlo = (lo & ~clearLo) >>> 0;
+      if (nlo !== lo) win.store(cpu, ea, nlo);
+      let changed = nlo !== lo;
+      if (wide && setHi !== 0) {
+        const hi = win.load(cpu, ea + 4);
+        const nhi = (hi | setHi) >>> 0;
+        if (nhi !== hi) {
+          win.store(cpu, ea + 4, nhi);
+          changed = true;
         }
-        if (changed) this.queueInvalidation(va);
       }
-    }
+      if (changed) this.queueInvalidation(va);
+    });
   }
 
   // ------------------------------------------------------------------ wiring, extract
