@@ -42,8 +42,10 @@ export class SignalError extends Error {
     readonly signal: SignalName,
     readonly code: SignalCode,
     readonly addr: number,
+    /** Why the kernel sent it, when it was not a fault (e.g. "out of swap space"). */
+    readonly reason?: string,
   ) {
-    super(`${signal} (${code}) at ${hex(addr)}`);
+    super(`${signal} (${code}) at ${hex(addr)}${reason ? `: ${reason}` : ""}`);
   }
 }
 

@@ -85,6 +85,12 @@ export interface AddressLayout {
   /** Direct map, where the pmap uses one. */
   readonly dmapMin?: VAddr;
   readonly dmapMax?: VAddr;
+  /**
+   * NBPDR: the machine's superpage (large-page) size in bytes as this pmap uses the hardware —
+   * 4 MiB on non-PAE i386, 2 MiB on PAE and amd64. A VM with superpage reservations (FreeBSD's
+   * vm_reserv) sizes them by it; absent, such a VM assumes 2 MiB.
+   */
+  readonly superpageSize?: number;
 }
 
 // ------------------------------------------------------------------ pmap(9)
@@ -162,6 +168,12 @@ export interface PmapModule {
   /** pmap_ts_referenced: count and clear reference bits. */
   tsReferenced(pg: VmPage): number;
   zeroPage(pg: VmPage): void;
+  /**
+   * pmap_zero_page_area(9): zero bytes [off, off+size) of the page (vnode_pager_setsize clears
+   * the tail of a file's partial last page with it). Optional: a VM without it frees or writes
+   * back the page instead.
+   */
+  zeroPageArea?(pg: VmPage, off: number, size: number): void;
   copyPage(src: VmPage, dst: VmPage): void;
   /** pmap_kenter_pa: an unmanaged, wired kernel mapping. */
   kenter(va: VAddr, pa: PAddr, prot: Prot): void;
@@ -194,6 +206,75 @@ export type KernReturn = number;
 /** minherit values (NetBSD numbering). */
 export type Inheritance = 0 | 1 | 2 | 3 | 4;
 
+// ------------------------------------------------------------------ files, pagers and I/O
+
+/**
+ * A file as the VM layer's vnode pager sees it (struct vnode, the parts the VM reads). The kernel's
+ * file system owns it; the VM keeps its object for the file in `vmObject` (v_object / v_uobj).
+ */
+export interface Vnode {
+  /** Inode number: stable identity for traces and audits. */
+  readonly id: number;
+  /** va_size: the file's length in bytes. Pages at or past roundPage(size) do not exist (SIGBUS). */
+  readonly size: number;
+  /** The VM layer's object for this file, set and cleared by the VM (undefined: none yet). */
+  vmObject: unknown;
+}
+
+/** An anonymous shared object made for a SysV shared-memory segment (shm_object / uao). */
+export interface ShmObject {
+  /** Segment size in bytes, rounded to pages. */
+  readonly size: number;
+}
+
+/** What backs a mapping: anonymous zero-fill memory, a file, or a SysV segment's object. */
+export type MapBacking =
+  | { readonly kind: "anon" }
+  | { readonly kind: "vnode"; readonly vnode: Vnode; readonly offset: number }
+  | { readonly kind: "shm"; readonly shm: ShmObject; readonly offset: number };
+
+/**
+ * biodone for a pager transfer: runs in interrupt context at splbio, on whichever CPU took the
+ * disk interrupt, nested in whatever that CPU was doing. It may only do interrupt-safe work
+ * (clear busy, account, wake); `error` is 0 or an errno number (EIO).
+ */
+export type IoDone = (error: number) => void;
+
+/**
+ * What the kernel gives a VM layer's pagers: the strategy routines of the file system and the swap
+ * device, and sleeping. Every transfer is one page between backing store and a physical frame,
+ * asynchronous, completing by interrupt; a pager that must wait for it sleeps.
+ */
+export interface PagerIo {
+  /**
+   * VOP_GETPAGES / VOP_PUTPAGES → VOP_STRATEGY: transfer file page `pindex` of `vp` to (read) or
+   * from (write) the frame at `pa`. Reading a hole or the tail past EOF gives zeroes; writing
+   * allocates the block. The data moves when the transfer completes (reads) or starts (writes).
+   */
+  vnodeStrategy(vp: Vnode, pindex: number, pa: PAddr, write: boolean, done: IoDone): void;
+  /** swap_pager: allocate one page-sized swap slot; -1 when the swap device is full. */
+  swapAlloc(): number;
+  swapFree(slot: number): void;
+  /** Transfer swap slot `slot` to (read) or from (write) the frame at `pa`. */
+  swapStrategy(slot: number, pa: PAddr, write: boolean, done: IoDone): void;
+  /**
+   * tsleep / biowait / vm_wait: wait until `cond()` holds. Waiting lets simulated time pass: device
+   * events run, interrupts are delivered, and the pageout daemon runs if it was woken. Returns
+   * false when nothing left can make `cond()` true (no I/O in flight, the daemon freed nothing).
+   * Sleeping in interrupt context panics.
+   */
+  sleep(wmesg: string, cond: () => boolean): boolean;
+  /** wakeup(&vm_pages_needed): ask for the pageout daemon to run at the next scheduling point. */
+  wakeupPagedaemon(): void;
+}
+
+/**
+ * The merged cache's copy step (uiomove): called once per page piece of a file transfer with the
+ * frame holding file bytes [pageOffset, pageOffset + n) of the page, and `done` bytes already
+ * moved. The page is held busy for the duration of the call.
+ */
+export type PageCopy = (pa: PAddr, pageOffset: number, done: number, n: number) => void;
+
 /** A request to map a region (vm_mmap's call into the VM layer). */
 export interface MapRequest {
   /** Where to map: the exact address with `fixed`, else a hint (0 = anywhere). */
@@ -207,6 +288,8 @@ export interface MapRequest {
   inheritance: Inheritance;
   /** Wire at creation (MAP_WIRED). */
   wired: boolean;
+  /** What backs the mapping; anonymous memory when absent. Offsets are page-aligned. */
+  backing?: MapBacking;
 }
 
 export type WireKind = "mlock" | "transient" | "system";
@@ -228,8 +311,12 @@ export interface VmLayer {
   map(s: VmSpace, req: MapRequest): { rv: KernReturn; va: VAddr };
   unmap(s: VmSpace, va: VAddr, len: number): KernReturn;
   protect(s: VmSpace, va: VAddr, len: number, prot: Prot, setMax: boolean): KernReturn;
-  /** Wire the range: "mlock" (user wiring, not nesting), "transient" (vslock), "system". */
-  wire(s: VmSpace, va: VAddr, len: number, how: WireKind): KernReturn;
+  /**
+   * Wire the range: "mlock" (user wiring, not nesting), "transient" (vslock), "system". `access`
+   * is the fault type used to bring pages in (vslock for a read() into user memory passes Write,
+   * so copy-on-write is resolved before the transfer); Read when absent.
+   */
+  wire(s: VmSpace, va: VAddr, len: number, how: WireKind, access?: Prot): KernReturn;
   unwire(s: VmSpace, va: VAddr, len: number, how: WireKind): KernReturn;
   /** mlockall / munlockall: wire every entry, and with future=true, mappings made later. */
   wireAll(s: VmSpace, current: boolean, future: boolean): KernReturn;
@@ -253,6 +340,39 @@ export interface VmLayer {
   reservLevelIfFullPop(pg: VmPage): number;
   /** Run the pageout daemon once. */
   pagedaemon(): void;
+  /** Free pages under this count wake the pageout daemon (v_free_min / uvmexp.freemin). */
+  readonly freeMin: number;
+
+  // ---- files (the merged VM/buffer cache: read/write and mmap see the same pages)
+
+  /**
+   * read/write a file through its object's pages (UBC / FreeBSD's merged cache): pages in what is
+   * missing (sleeping on the I/O), calls `copy` for each piece with the page held busy, and on
+   * write marks the pages dirty. The kernel has already grown vp.size for writes past EOF.
+   * KERN_MEMORY_ERROR on an I/O error.
+   */
+  vnodeRdwr(vp: Vnode, offset: number, len: number, write: boolean, copy: PageCopy): KernReturn;
+  /**
+   * vnode_pager_setsize / uvm_vnp_setsize: the file's size changed from `oldSize` to vp.size.
+   * Shrinking frees the object's pages past the new end (removing their mappings everywhere) and
+   * zeroes the tail of a now-partial last page.
+   */
+  vnodeSetSize(vp: Vnode, oldSize: number): void;
+  /**
+   * VOP_FSYNC / vm_object_page_clean over the file's cached pages in [offset, offset+len):
+   * write dirty ones back (waiting when `flags` has MS_SYNC, else MS_ASYNC), and with
+   * MS_INVALIDATE free the clean ones afterwards so the next access re-reads the file.
+   */
+  vnodeSync(vp: Vnode, offset: number, len: number, flags: number): KernReturn;
+
+  // ---- SysV shared memory
+
+  /** shmget: an anonymous shared object of `size` bytes (page-rounded), swap-backed. */
+  shmCreate(size: number): ShmObject;
+  /** shmctl(SHM_LOCK / SHM_UNLOCK): wire or unwire every page of the object (paging them in). */
+  shmLock(obj: ShmObject, lock: boolean): KernReturn;
+  /** The segment's own reference is gone (IPC_RMID after the last detach): free the object when unmapped. */
+  shmRelease(obj: ShmObject): void;
   /** Pages wired right now, system-wide. */
   readonly wiredPages: number;
   /** Pages wired in this space by user wiring (for RLIMIT_MEMLOCK). */
@@ -268,6 +388,8 @@ export interface VmContext {
   readonly segments: readonly PhysSegment[];
   /** Frames the pmap took at bootstrap: never managed by the VM. */
   readonly stolen: readonly PAddr[];
+  /** The file system's and the swap device's strategy routines, and sleeping. */
+  readonly io: PagerIo;
 }
 
 /** The value a VM package exports (`machVm()`, `uvm()`, `freebsdVm()`). */

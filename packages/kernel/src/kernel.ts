@@ -12,6 +12,7 @@ import {
   KERN_SUCCESS,
   KernelPanic,
   PAGE_SIZE,
+  type PagerIo,
   PMAP_WIRED,
   type Pmap,
   type PmapHost,
@@ -24,8 +25,14 @@ import {
   type VmSpace,
 } from "@vmlab/core";
 import type { Cpu, Machine } from "@vmlab/machine";
+import { DEFAULT_DISK_TIMING, Disk } from "./dev/disk.js";
+import { SwapDevice } from "./dev/swap.js";
+import { FileSystem } from "./fs/fs.js";
+import type { Inode } from "./fs/inode.js";
 import { Proc, type Thread as ThreadImpl } from "./proc.js";
+import { Scheduler } from "./sched.js";
 import { Services } from "./services.js";
+import { ShmTable } from "./sysv_shm.js";
 import type { Process, System, SystemConfig, SystemOptions, Tunables } from "./types.js";
 
 /** Where the bootstrap allocator starts (the kernel "image" is physical [0, 1 MiB)). */
@@ -53,6 +60,13 @@ export class Kernel implements System {
   readonly syscalls: Counter;
   readonly switches: Counter;
   private heldPages: VmPage[] = [];
+  /** The file system's disk and the swap device (a second disk). */
+  readonly disk: Disk;
+  readonly swapDisk: Disk;
+  readonly swap: SwapDevice;
+  readonly fs: FileSystem;
+  readonly sched: Scheduler;
+  readonly shm: ShmTable;
 
   constructor(opts: SystemOptions) {
     if (!opts || typeof opts !== "object") throw new ConfigError("options", opts, "an object");
@@ -75,6 +89,23 @@ export class Kernel implements System {
       ...opts.tunables,
     };
     this.services = new Services(this.machine, seed, errata, this.tunables.traceCapacity);
+    const diskTiming = { ...DEFAULT_DISK_TIMING, ...opts.disk };
+    const swapMiB = opts.swapMiB ?? this.machine.spec.options.memoryMiB;
+    const diskMiB = opts.diskMiB ?? 64;
+    for (const [field, v] of [
+      ["swapMiB", swapMiB],
+      ["diskMiB", diskMiB],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 65536)
+        throw new ConfigError(field, v, "an integer number of MiB from 0 to 65536");
+    }
+    const mib = 1024 * 1024;
+    this.disk = new Disk("wd0", (diskMiB * mib) / PAGE_SIZE, this.machine, this.services, diskTiming);
+    this.swapDisk = new Disk("wd1", (swapMiB * mib) / PAGE_SIZE, this.machine, this.services, diskTiming);
+    this.swap = new SwapDevice(this.swapDisk, this.services);
+    this.sched = new Scheduler(this);
+    this.fs = new FileSystem(this, this.disk);
+    this.shm = new ShmTable(this);
     this.auditEveryOp = opts.auditEveryOp ?? false;
     const c = this.services.counters;
     this.faults = c.counter("trap.pagefault");
@@ -101,11 +132,23 @@ export class Kernel implements System {
     this.layout = this.pmap.layout;
 
     // vm_page_startup / kernel_map, then pmap_init.
+    const fs = this.fs;
+    const swap = this.swap;
+    const sched = this.sched;
+    const io: PagerIo = {
+      vnodeStrategy: (vp, pindex, pa, write, done) => fs.strategy(vp as Inode, pindex, pa, write, done),
+      swapAlloc: () => swap.alloc(),
+      swapFree: (slot) => swap.free(slot),
+      swapStrategy: (slot, pa, write, done) => swap.strategy(slot, pa, write, done),
+      sleep: (wmesg, cond) => sched.sleep(wmesg, cond),
+      wakeupPagedaemon: () => sched.wakeupPagedaemon(),
+    };
     this.vm = opts.vm.create({
       kernel: this.services,
       pmap: this.pmap,
       segments: this.machine.memory.ranges,
       stolen,
+      io,
     });
     const vm = this.vm;
     const host: PmapHost = {
@@ -151,9 +194,30 @@ export class Kernel implements System {
     if (this.services.panicked !== undefined) throw new KernelPanic(this.services.panicked.slice("panic: ".length));
   }
 
-  /** Run audits after an operation when the system was built with auditEveryOp. */
+  /**
+   * After each system call and fault: a scheduling point (the pageout daemon runs if it was
+   * woken), then the audits when the system was built with auditEveryOp.
+   */
   afterOp(): void {
+    this.sched.yield();
     if (this.auditEveryOp) this.audit();
+  }
+
+  /**
+   * The alternate page-table window, if the pmap has one: it spans every page table of an address
+   * space (2^vaBits / PAGE_SIZE entries). Its TLB entries may be stale until the pmap next points
+   * it elsewhere, which always flushes first; the coherence audit leaves them alone.
+   */
+  private windowRanges(): [number, number][] {
+    const a = this.layout.aptmap;
+    if (a === undefined) return [];
+    const f = this.machine.format;
+    return [[a, a + (2 ** f.vaBits / PAGE_SIZE) * f.entryBytes]];
+  }
+
+  /** Disk and swap transfers started and not yet completed. */
+  disksInFlight(): number {
+    return this.disk.inFlight + this.swapDisk.inFlight;
   }
 
   // ---------------------------------------------------------------- processes
@@ -255,6 +319,7 @@ export class Kernel implements System {
     this.guard();
     this.vm.audit();
     this.pmap.audit();
+    this.machine.audit(this.windowRanges());
     for (const r of this.services.witness.reports) {
       throw new InvariantViolation("witness", r.kind, r.message);
     }
@@ -272,22 +337,42 @@ export class Kernel implements System {
     return this.services.trace.recent(filter);
   }
 
+  /**
+   * Hold `pages` physical pages away from the VM until the next call (0 gives them back). Taking
+   * them drives free memory down like a memory hog would: below the VM's free_min the pageout
+   * daemon runs and the taker waits for it, so pages go to swap or back to their files; the
+   * reserve under free_min is never taken. Stops early (holding fewer) when nothing more can be
+   * freed.
+   */
   memoryPressure(pages: number): void {
     this.guard();
     if (!Number.isInteger(pages) || pages < 0) throw new RangeError(`memoryPressure: ${pages} is not a page count`);
-    for (const pg of this.heldPages) this.vm.freePage(pg);
-    this.heldPages = [];
-    for (let i = 0; i < pages; i++) {
-      const pg = this.vm.allocPage({});
-      if (!pg) break;
-      this.heldPages.push(pg);
-    }
+    this.onCpu(0, () => {
+      for (const pg of this.heldPages) this.vm.freePage(pg);
+      this.heldPages = [];
+      while (this.heldPages.length < pages) {
+        if (this.vm.freePages <= this.vm.freeMin) {
+          this.sched.wakeupPagedaemon();
+          if (!this.sched.sleep("pressure", () => this.vm.freePages > this.vm.freeMin)) break;
+          continue;
+        }
+        const pg = this.vm.allocPage({});
+        if (!pg) break;
+        this.heldPages.push(pg);
+      }
+    });
     this.services.trace.emit("kernel", "memory_pressure", { requested: pages, held: this.heldPages.length });
+    this.afterOp();
+  }
+
+  /** Pages held away by memoryPressure. */
+  get pressureHeld(): number {
+    return this.heldPages.length;
   }
 
   runPagedaemon(): void {
     this.guard();
-    this.onCpu(0, () => this.vm.pagedaemon());
+    this.onCpu(0, () => this.sched.runPagedaemon());
     this.afterOp();
   }
 

@@ -6,8 +6,11 @@
 import { ConfigError, PAGE_SIZE, RLIMIT_MEMLOCK, SignalError, SyscallError, type VmSpace } from "@vmlab/core";
 import { ACC_EXEC, ACC_READ, ACC_WRITE, type Cpu } from "@vmlab/machine";
 import type { Kernel } from "./kernel.js";
+import type { OpenFile } from "./sys_generic.js";
+import * as fio from "./sys_generic.js";
+import type { ShmAttach } from "./sysv_shm.js";
 import { userFault } from "./trap.js";
-import type { Process, Thread as ThreadApi } from "./types.js";
+import type { Process, ShmidDs, Thread as ThreadApi } from "./types.js";
 import * as sys from "./vm_mmap.js";
 
 export class Thread implements ThreadApi {
@@ -37,12 +40,16 @@ export class Thread implements ThreadApi {
   /** Enter the kernel on this thread's CPU. */
   enter(): Cpu {
     this.k.guard();
-    if (this.proc.state !== "running") throw new Error(`pid ${this.pid} has exited`);
+    if (this.proc.state !== "running") {
+      const why = this.proc.killedReason;
+      if (why !== undefined) throw new SignalError("SIGKILL", "SI_NOINFO", 0, why);
+      throw new Error(`pid ${this.pid} has exited`);
+    }
     return this.k.switchTo(this);
   }
 
   private fault(cpu: Cpu, acc: number, attempt: number): void {
-    userFault(this.k, this.proc.space, cpu, cpu.cr2, acc, attempt);
+    userFault(this.k, this.proc, cpu, cpu.cr2, acc, attempt);
   }
 
   /** A user load of 1, 2 or 4 bytes: translate through the MMU, fault and retry. */
@@ -142,6 +149,16 @@ export class Thread implements ThreadApi {
     this.eachPage(va, bytes.length, ACC_WRITE, (pa, done, n) => mem.writeBytes(pa, bytes.subarray(done, done + n)));
   }
 
+  /** copyout(9): kernel bytes to user memory at va, through this thread's MMU. */
+  copyout(bytes: Uint8Array, va: number): void {
+    this.writeBytes(va, bytes);
+  }
+
+  /** copyin(9): n bytes of user memory at va. */
+  copyin(va: number, n: number): Uint8Array {
+    return this.readBytes(va, n);
+  }
+
   // System calls: enter the kernel on this thread's CPU, then the MI code in vm_mmap.ts.
   private call<T>(fn: () => T): T {
     this.enter();
@@ -184,6 +201,36 @@ export class Thread implements ThreadApi {
   msync(addr: number, len: number, flags: number): void {
     this.call(() => sys.msync(this.k, this.proc, addr, len, flags));
   }
+  open(path: string, flags: number, _mode = 0o644): number {
+    return this.call(() => fio.open(this.k, this.proc, path, flags));
+  }
+  close(fd: number): void {
+    this.call(() => fio.close(this.proc, fd));
+  }
+  read(fd: number, buf: number, nbytes: number): number {
+    return this.call(() => fio.read(this.k, this, fd, buf, nbytes));
+  }
+  write(fd: number, buf: number, nbytes: number): number {
+    return this.call(() => fio.write(this.k, this, fd, buf, nbytes));
+  }
+  lseek(fd: number, offset: number, whence: number): number {
+    return this.call(() => fio.lseek(this.proc, fd, offset, whence));
+  }
+  ftruncate(fd: number, length: number): void {
+    this.call(() => fio.ftruncate(this.k, this.proc, fd, length));
+  }
+  shmget(key: number, size: number, flags: number): number {
+    return this.call(() => this.k.shm.shmget(this.proc, key, size, flags));
+  }
+  shmat(shmid: number, addr: number, flags: number): number {
+    return this.call(() => this.k.shm.shmat(this.proc, shmid, addr, flags));
+  }
+  shmdt(addr: number): void {
+    this.call(() => this.k.shm.shmdt(this.proc, addr));
+  }
+  shmctl(shmid: number, cmd: number, buf?: { mode?: number }): ShmidDs | undefined {
+    return this.call(() => this.k.shm.shmctl(this.proc, shmid, cmd, buf));
+  }
 }
 
 export class Proc implements Process {
@@ -198,6 +245,12 @@ export class Proc implements Process {
   memlockLimit: number;
   /** mlockall(MCL_FUTURE) in force. */
   wireFuture = false;
+  /** The descriptor table (fd → open file). */
+  files: (OpenFile | undefined)[] = [];
+  /** SysV segments attached (shmmap_state). */
+  shmAttached: ShmAttach[] = [];
+  /** Set when the kernel killed the process (the reason, e.g. out of swap space). */
+  killedReason: string | undefined;
 
   constructor(
     readonly k: Kernel,
@@ -269,6 +322,36 @@ export class Proc implements Process {
   msync(addr: number, len: number, flags: number): void {
     this.main.msync(addr, len, flags);
   }
+  open(path: string, flags: number, mode?: number): number {
+    return this.main.open(path, flags, mode);
+  }
+  close(fd: number): void {
+    this.main.close(fd);
+  }
+  read(fd: number, buf: number, nbytes: number): number {
+    return this.main.read(fd, buf, nbytes);
+  }
+  write(fd: number, buf: number, nbytes: number): number {
+    return this.main.write(fd, buf, nbytes);
+  }
+  lseek(fd: number, offset: number, whence: number): number {
+    return this.main.lseek(fd, offset, whence);
+  }
+  ftruncate(fd: number, length: number): void {
+    this.main.ftruncate(fd, length);
+  }
+  shmget(key: number, size: number, flags: number): number {
+    return this.main.shmget(key, size, flags);
+  }
+  shmat(shmid: number, addr: number, flags: number): number {
+    return this.main.shmat(shmid, addr, flags);
+  }
+  shmdt(addr: number): void {
+    this.main.shmdt(addr);
+  }
+  shmctl(shmid: number, cmd: number, buf?: { mode?: number }): ShmidDs | undefined {
+    return this.main.shmctl(shmid, cmd, buf);
+  }
 
   /** fork(2): vmspace_fork, then a u-area for the child entered into its pmap (vm_fork). */
   fork(): Process {
@@ -277,6 +360,12 @@ export class Proc implements Process {
     const childSpace = this.k.vm.fork(this.space);
     const child = this.k.newProc(childSpace, this);
     child.memlockLimit = this.memlockLimit;
+    // fdcopy: the child shares the open-file entries (and their offsets); shmfork.
+    child.files = this.files.map((fp) => {
+      if (fp) fp.refs++;
+      return fp;
+    });
+    this.k.shm.fork(this, child);
     this.k.afterOp();
     return child;
   }
@@ -285,7 +374,20 @@ export class Proc implements Process {
   exit(status: number): void {
     this.k.guard();
     if (this.state !== "running") throw new Error(`pid ${this.pid} has already exited`);
+    this.teardown(status);
+  }
+
+  /** psignal(SIGKILL) from the kernel itself (the out-of-swap killer): exit with the signal's status. */
+  kill(signal: number, reason: string): void {
+    if (this.state !== "running") return;
+    this.killedReason = reason;
+    this.teardown(signal);
+  }
+
+  private teardown(status: number): void {
     const k = this.k;
+    for (const fp of this.files) if (fp) fio.release(fp);
+    this.files = [];
     k.offCpu(this);
     k.onCpu(this.main.cpu, () => {
       const ua = k.layout.uareaVa;
@@ -293,6 +395,7 @@ export class Proc implements Process {
       k.spaceOfPmap.delete(this.space.pmap);
       k.vm.destroySpace(this.space);
       k.vm.kmemFree(this.uareaKva, k.layout.uareaPages * PAGE_SIZE);
+      k.shm.exit(this);
     });
     this.state = "zombie";
     this.exitStatus = status | 0;

@@ -101,4 +101,12 @@ export class Services implements KernelServices {
   splx(s: number): void {
     splx(this.machine.curcpu, s);
   }
+
+  /** spl0 on the current CPU; returns the level to restore with splx. */
+  splx0(): number {
+    const cpu = this.machine.curcpu;
+    const s = cpu.ipl;
+    splx(cpu, 0);
+    return s;
+  }
 }

@@ -14,10 +14,10 @@ import {
   Prot,
   SignalError,
   truncPage,
-  type VmSpace,
 } from "@vmlab/core";
 import { ACC_EXEC, ACC_WRITE, type Cpu, VEC_GP } from "@vmlab/machine";
 import type { Kernel } from "./kernel.js";
+import type { Proc } from "./proc.js";
 
 /** Faults at one address that vm_fault "resolves" without the access ever succeeding. */
 const FAULT_LOOP_LIMIT = 16;
@@ -31,7 +31,8 @@ export function accessProt(acc: number): number {
  * Returns to let the access be retried; throws SignalError when the process must get a signal.
  * `attempt` counts retries of the same access (a loop means the pmap or VM never really mapped it).
  */
-export function userFault(k: Kernel, space: VmSpace, cpu: Cpu, va: number, acc: number, attempt: number): void {
+export function userFault(k: Kernel, p: Proc, cpu: Cpu, va: number, acc: number, attempt: number): void {
+  const space = p.space;
   k.faults.value++;
   cpu.cycles += k.machine.costs.trap;
   if (cpu.faultVector === VEC_GP) throw new SignalError("SIGSEGV", "SEGV_MAPERR", va);
@@ -45,8 +46,9 @@ export function userFault(k: Kernel, space: VmSpace, cpu: Cpu, va: number, acc: 
     if (!k.faultPageTable(space, ptva)) throw new SignalError("SIGSEGV", "SEGV_MAPERR", va);
   }
   let rv = k.vm.fault(space, page, accessProt(acc));
-  if (rv === KERN_RESOURCE_SHORTAGE) {
-    k.vm.pagedaemon();
+  // Out of memory with nothing left to page out: kill the largest process and retry; if that is
+  // this one, oomKill throws its SIGKILL.
+  for (let kills = 0; rv === KERN_RESOURCE_SHORTAGE && kills < 8 && k.sched.oomKill(p); kills++) {
     rv = k.vm.fault(space, page, accessProt(acc));
   }
   k.afterOp();

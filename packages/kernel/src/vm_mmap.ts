@@ -13,6 +13,7 @@ import {
   type Inheritance,
   KERN_INVALID_ADDRESS,
   KERN_INVALID_ARGUMENT,
+  KERN_MEMORY_ERROR,
   KERN_NO_SPACE,
   KERN_PROTECTION_FAILURE,
   KERN_RESOURCE_SHORTAGE,
@@ -29,6 +30,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_WIRED,
+  type MapBacking,
   MCL_CURRENT,
   MCL_FUTURE,
   MS_ASYNC,
@@ -41,6 +43,7 @@ import {
 } from "@vmlab/core";
 import type { Kernel } from "./kernel.js";
 import type { Proc } from "./proc.js";
+import { getfile } from "./sys_generic.js";
 
 /** Syscall arguments are C integers: reject what no C caller could pass. */
 function intArg(name: string, v: number): number {
@@ -96,7 +99,7 @@ function checkRange(k: Kernel, call: string, addr: number, len: number, outside:
   return size;
 }
 
-/** mmap(2) — anonymous memory in this issue; file descriptors come with the file system. */
+/** mmap(2) of anonymous memory or of a file (MAP_SHARED writes reach the file; MAP_PRIVATE copies on write). */
 export function mmap(
   k: Kernel,
   p: Proc,
@@ -132,19 +135,35 @@ export function mmap(
     // A hint never makes mmap fail; an unusable one is ignored.
     va = va > 0 && va < k.layout.userMax ? roundPage(va) : 0;
   }
-  if ((flags & MAP_ANON) === 0) fail("mmap", "EBADF", `fd ${fd} is not an open file`);
-  if (fd !== -1) fail("mmap", "EINVAL", "MAP_ANON with a file descriptor");
+  // NetBSD sys_mmap: a file mapping needs a regular file open for reading; a shared writable
+  // mapping also needs it open for writing, and without that its maximum protection has no write.
+  let backing: MapBacking | undefined;
+  let maxProt: number = Prot.All;
+  if (flags & MAP_ANON) {
+    if (fd !== -1) fail("mmap", "EINVAL", "MAP_ANON with a file descriptor");
+  } else {
+    const fp = getfile(p, "mmap", fd);
+    if (fp.ip.type !== "file") fail("mmap", "ENODEV", `fd ${fd} is not a regular file`);
+    if (!fp.readable) fail("mmap", "EACCES", `fd ${fd} is not open for reading`);
+    if (kind === MAP_SHARED && !fp.writable) {
+      if (prot & Prot.Write)
+        fail("mmap", "EACCES", `shared writable mapping of fd ${fd}, which is not open for writing`);
+      maxProt = Prot.Read | Prot.Exec;
+    }
+    backing = { kind: "vnode", vnode: fp.ip, offset: pos };
+  }
   const wired = (flags & MAP_WIRED) !== 0 || p.wireFuture;
   if (wired) checkWireLimits(k, p, size, "mmap");
   const { rv, va: got } = k.vm.map(p.space, {
     addr: va,
     len: size,
     prot: effectiveProt(k, prot),
-    maxProt: Prot.All,
+    maxProt: effectiveProt(k, maxProt),
     fixed,
     shared: kind === MAP_SHARED,
     inheritance: kind === MAP_SHARED ? INHERIT_SHARE : INHERIT_COPY,
     wired: false,
+    ...(backing ? { backing } : {}),
   });
   kernError("mmap", rv, {
     [KERN_NO_SPACE]: "ENOMEM",
@@ -277,6 +296,7 @@ export function msync(k: Kernel, p: Proc, addr: number, len: number, flags: numb
   kernError("msync", k.vm.sync(p.space, addr, size, flags), {
     [KERN_INVALID_ADDRESS]: "ENOMEM",
     [KERN_FAILURE_BUSY]: "EBUSY",
+    [KERN_MEMORY_ERROR]: "EIO",
   });
 }
 

@@ -6,6 +6,7 @@
 
 import type { KernelServices, PmapModule } from "@vmlab/core";
 import { ConfigError } from "@vmlab/core";
+import { auditTlbCoherence } from "./coherence.js";
 import { type CostModel, DEFAULT_COSTS } from "./cost.js";
 import { Cpu, type CpuHost } from "./cpu.js";
 import { EventQueue } from "./events.js";
@@ -175,6 +176,14 @@ export class Machine implements CpuHost {
       c.cycles += cycles;
       this.runOn(c, (cpu) => cpu.service());
     }
+  }
+
+  /**
+   * The machine's invariants: every CPU's TLB agrees with its page tables (coherence.ts), except in
+   * `exempt` ranges whose staleness the owning pmap handles by design (an alternate window).
+   */
+  audit(exempt: readonly (readonly [number, number])[] = []): void {
+    auditTlbCoherence(this.cpus, exempt);
   }
 
   /** Hardware counters, summed over CPUs. */

@@ -83,6 +83,8 @@ export class PageWalker {
     readonly format: PagingFormat,
     private readonly mem: PhysicalMemory,
     private readonly ctl: WalkControl,
+    /** False for an audit's walker: no Accessed/Dirty write-back, no statistics. */
+    private readonly sideEffects = true,
   ) {
     const lv = format.levels;
     this.nlev = lv.length;
@@ -145,7 +147,7 @@ export class PageWalker {
       const wi = off >>> 2;
       const lo = words[wi] as number;
       const hi = wide ? (words[wi + 1] as number) : 0;
-      this.levelsRead++;
+      if (this.sideEffects) this.levelsRead++;
       if ((lo & PG_V) === 0) return this.fail(0, acc, user);
       const mode = this.largeMode[li] as number;
       const last = li === this.nlev - 1;
@@ -158,7 +160,7 @@ export class PageWalker {
       if (hi >>> 31 === 1 && ctl.nxe) xd = 1;
       const frameLo = (lo & 0xffff_f000) >>> 0;
       if (!leaf) {
-        if ((lo & PG_A) === 0) {
+        if ((lo & PG_A) === 0 && this.sideEffects) {
           words[wi] = lo | PG_A;
           this.adUpdates++;
         }
@@ -170,7 +172,7 @@ export class PageWalker {
       if ((this.rights[rights | (acc << 3) | ((user ? 1 : 0) << 5)] as number) === 0) {
         return this.fail(PFERR_P, acc, user);
       }
-      const newLo = lo | PG_A | (acc === ACC_WRITE ? PG_M : 0);
+      const newLo = this.sideEffects ? lo | PG_A | (acc === ACC_WRITE ? PG_M : 0) : lo;
       if (newLo !== (lo | 0)) {
         words[wi] = newLo;
         this.adUpdates++;

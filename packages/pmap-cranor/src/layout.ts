@@ -109,6 +109,8 @@ function finish(p: Spec): CranorLayout {
     kernelMax: p.kernelMax,
     ptmap,
     aptmap,
+    // NBPDR: what one page-table page spans (4 MiB non-PAE, 2 MiB PAE and amd64).
+    superpageSize: 2 ** (12 + p.indexBits),
   };
   return {
     machine: p.machine,

@@ -96,6 +96,8 @@ function finish(
     kernelMax: p.kernelMax,
     ptmap,
     aptmap,
+    // NBPDR: what one page-table page spans (4 MiB non-PAE, 2 MiB PAE and amd64).
+    superpageSize: 2 ** (12 + p.indexBits),
   };
   const { kernelBase: _kb, kernelMax: _km, uareaPages: _up, ...rest } = p;
   return {

@@ -3,11 +3,14 @@
  * involved. Run between operations (never inside one: a fault in progress legitimately holds
  * busy pages, extra references and paging_in_progress counts).
  */
-import { hex, INHERIT_ZERO, InvariantViolation, PAGE_SIZE, type VAddr } from "@vmlab/core";
+import { hex, INHERIT_ZERO, InvariantViolation, PAGE_SIZE, roundPage, type VAddr } from "@vmlab/core";
+import { SwapPager } from "./swap_pager.js";
 import type { MachVm } from "./vm.js";
 import type { VmMap, VmMapEntry } from "./vm_map.js";
-import type { VmObject } from "./vm_object.js";
+import { OBJ_CANPERSIST, OBJ_INTERNAL, type VmObject } from "./vm_object.js";
 import {
+  IO_NONE,
+  IO_WRITE,
   type MachPage,
   type PageQueue,
   PG_ACTIVE,
@@ -54,9 +57,21 @@ export function auditVm(vm: MachVm): void {
   // kernel_object keeps a permanent reference of its own.
   bump(t.objectRefs, vm.kernelMap.object);
   for (const obj of vm.objects.live) if (obj.shadow) bump(t.objectRefs, obj.shadow);
+  // A SysV segment holds a reference until shmRelease, and SHM_LOCK wires each page once.
+  for (const shm of vm.shms) {
+    bump(t.objectRefs, shm.object);
+    if (!shm.locked) continue;
+    for (let off = 0; off < shm.size; off += PAGE_SIZE) {
+      const pg = shm.object.pages.get(off);
+      if (!pg) fail("shm locked resident", `segment object ${shm.object.id}: locked page at ${hex(off)} not resident`);
+      bump(t.wires, pg);
+    }
+  }
 
   auditShareMapRefs(t);
   auditObjects(vm, t);
+  auditVnodeObjects(vm);
+  auditSwap(vm);
   auditPages(vm, t);
   for (const s of vm.spaces) auditTranslations(vm, s.map);
 }
@@ -128,7 +143,7 @@ function auditEntry(vm: MachVm, map: VmMap, e: VmMapEntry, t: Tally): void {
   } else if (e.object) {
     const obj = e.object;
     if (!obj.alive) fail("entry object alive", `${where(map, e)}: object ${obj.id} was terminated`);
-    if (e.offset + e.size > obj.size) {
+    if (!obj.vnode && e.offset + e.size > obj.size) {
       fail(
         "entry object window",
         `${where(map, e)}: offset ${hex(e.offset)} + size exceeds object ${obj.id} size ${hex(obj.size)}`,
@@ -185,10 +200,18 @@ function auditObjects(vm: MachVm, t: Tally): void {
     if (!obj.alive) fail("object alive", `${what} is listed but terminated`);
     const refs = t.objectRefs.get(obj) ?? 0;
     if (obj.refCount !== refs) fail("object ref_count", `${what}: ref_count ${obj.refCount}, ${refs} references found`);
-    if (obj.pagingInProgress !== 0)
-      fail("object paging_in_progress", `${what}: ${obj.pagingInProgress} between operations`);
-    if (obj.copy !== null) fail("object copy", `${what}: has a copy object (not modelled yet)`);
-    if (obj.size <= 0 || obj.size % PAGE_SIZE !== 0) fail("object size", `${what}: size ${hex(obj.size)}`);
+    let inFlight = 0;
+    for (const pg of obj.pages.values()) if (pg.io !== IO_NONE) inFlight++;
+    if (obj.pagingInProgress !== inFlight) {
+      fail(
+        "object paging_in_progress",
+        `${what}: ${obj.pagingInProgress} between operations, ${inFlight} pager transfers in flight`,
+      );
+    }
+    if (obj.copy !== null) fail("object copy", `${what}: has a copy object (not modelled)`);
+    if (obj.vnode ? obj.size % PAGE_SIZE !== 0 : obj.size <= 0 || obj.size % PAGE_SIZE !== 0) {
+      fail("object size", `${what}: size ${hex(obj.size)}`);
+    }
     // Shadow chains are acyclic and end in live objects.
     const chain = new Set<VmObject>();
     for (let o: VmObject | null = obj; o; o = o.shadow) {
@@ -203,14 +226,29 @@ function auditObjects(vm: MachVm, t: Tally): void {
           `${what}: page ${hex(pg.pa)} at ${hex(off)} says object ${pg.object?.id} offset ${hex(pg.offset)}`,
         );
       }
-      if (off % PAGE_SIZE !== 0 || off < 0 || off >= obj.size) {
+      if (off % PAGE_SIZE !== 0 || off < 0 || (!obj.vnode && off >= obj.size)) {
         fail("page offset", `${what}: page ${hex(pg.pa)} at offset ${hex(off)} outside size ${hex(obj.size)}`);
       }
-      if (pg.flags & (PG_BUSY | PG_FAKE))
-        fail("page busy", `${what}: page ${hex(pg.pa)} at ${hex(off)} busy or fake between operations`);
+      if (pg.flags & PG_FAKE) fail("page fake", `${what}: page ${hex(pg.pa)} at ${hex(off)} fake between operations`);
+      // Between operations the only busy pages are those a pager write holds (page-ins are
+      // waited for by their thread), and each is counted in paging_in_progress.
+      if (((pg.flags & PG_BUSY) !== 0) !== (pg.io !== IO_NONE)) {
+        fail(
+          "page busy accounted",
+          `${what}: page ${hex(pg.pa)} at ${hex(off)} busy ${pg.flags & PG_BUSY}, io ${pg.io}`,
+        );
+      }
+      if (pg.io !== IO_NONE && pg.io !== IO_WRITE) {
+        fail(
+          "page busy accounted",
+          `${what}: page ${hex(pg.pa)} at ${hex(off)} has a page-in in flight between operations`,
+        );
+      }
       // vm_fault copies up when wiring and fork copies wired ranges eagerly, so no shadow ever
-      // sees a wired page: copy-on-write, collapse and bypass can never move or free it.
-      if (pg.wireCount > 0 && windows.get(obj)?.some(([a, b]) => off >= a && off < b)) {
+      // sees a wired page of anonymous memory: copy-on-write, collapse and bypass can never move
+      // or free it. File and SysV objects are never collapsed, and their pages stay put.
+      const fixed = obj.vnode !== null || obj.label === "shm";
+      if (pg.wireCount > 0 && !fixed && windows.get(obj)?.some(([a, b]) => off >= a && off < b)) {
         fail(
           "wired page in backing object",
           `${what}: wired page ${hex(pg.pa)} at ${hex(off)} is seen through a shadow object`,
@@ -218,6 +256,61 @@ function auditObjects(vm: MachVm, t: Tally): void {
       }
     }
   }
+}
+
+/** vnode object ↔ vp.vmObject, the object cache, and nothing unwired past EOF. */
+function auditVnodeObjects(vm: MachVm): void {
+  const cache = new Set(vm.objects.cache);
+  if (cache.size !== vm.objects.cache.length) fail("object cache", "an object is on the cache twice");
+  for (const obj of cache) {
+    if (!vm.objects.live.has(obj)) fail("object cache", `object ${obj.id} cached but not live`);
+  }
+  for (const obj of vm.objects.live) {
+    const what = `object ${obj.id} (${obj.label})`;
+    if (obj.cached !== cache.has(obj))
+      fail("object cache", `${what}: cached flag ${obj.cached} disagrees with the cache`);
+    if (obj.cached && obj.refCount !== 0) fail("object cache", `${what}: cached with ref_count ${obj.refCount}`);
+    const vp = obj.vnode;
+    if (!vp) {
+      if (obj.pager?.type === "vnode") fail("vnode object", `${what}: vnode pager without a vnode`);
+      if (obj.cached || obj.flags & OBJ_CANPERSIST) fail("object cache", `${what}: persistent without a vnode`);
+      continue;
+    }
+    if (vp.vmObject !== obj) fail("vnode object", `${what}: vnode ${vp.id}'s v_object is another object`);
+    if (obj.pager?.type !== "vnode") fail("vnode object", `${what}: vnode ${vp.id}'s object has no vnode pager`);
+    if (obj.flags & OBJ_INTERNAL || (obj.flags & OBJ_CANPERSIST) === 0) {
+      fail("vnode object", `${what}: flags ${hex(obj.flags)}: a file's object is persistent and not internal`);
+    }
+    if (obj.shadow) fail("vnode object", `${what}: a file's object shadows object ${obj.shadow.id}`);
+    if (obj.refCount === 0 && !obj.cached) fail("object cache", `${what}: unreferenced but not cached`);
+    const eof = roundPage(vp.size);
+    for (const pg of obj.pages.values()) {
+      if (pg.offset >= eof && pg.wireCount === 0) {
+        fail(
+          "vnode page past EOF",
+          `${what}: page ${hex(pg.pa)} at ${hex(pg.offset)} past EOF ${hex(vp.size)} (vnode ${vp.id})`,
+        );
+      }
+    }
+  }
+}
+
+/** Every swap slot belongs to exactly one page of one live object's swap pager. */
+function auditSwap(vm: MachVm): void {
+  const owner = new Map<number, string>();
+  for (const obj of vm.objects.live) {
+    const pager = obj.pager;
+    if (!(pager instanceof SwapPager)) continue;
+    if ((obj.flags & OBJ_INTERNAL) === 0) fail("swap pager", `object ${obj.id}: swap pager on a non-internal object`);
+    for (const [key, slot] of pager.slots) {
+      const here = `object ${obj.id} pager offset ${hex(key)}`;
+      const other = owner.get(slot);
+      if (other !== undefined) fail("swap slot owned once", `slot ${slot}: held by ${other} and ${here}`);
+      owner.set(slot, here);
+    }
+  }
+  if (owner.size !== vm.swapInUse)
+    fail("swap slot count", `${owner.size} slots held by pagers, ${vm.swapInUse} allocated`);
 }
 
 // ------------------------------------------------------------------ pages
@@ -311,7 +404,7 @@ function auditTranslations(vm: MachVm, map: VmMap): void {
     const first = map.objectAt(e, e.start);
     // Offsets of the entry's window as seen in each object of the chain.
     let off = first ? first.offset : 0;
-    for (let o = first?.objEntry.object ?? null; o; o = o.shadow) {
+    for (let o: VmObject | null = first?.objEntry.object ?? null; o; o = o.shadow) {
       for (const pg of o.pages.values()) {
         const va = e.start + (pg.offset - off);
         if (va >= e.start && va < e.end) vas.add(va);
@@ -327,8 +420,9 @@ function checkTranslation(vm: MachVm, map: VmMap, e: VmMapEntry, va: VAddr): voi
   if (pa === undefined) return;
   const pg = vm.pages.pageOf(pa);
   if (!pg || pg.flags & PG_HOST) return;
+  if (pg.queue === Q_FREE) fail("no free page mapped", `${where(map, e)}: ${hex(va)} maps free page ${hex(pa)}`);
   const loc = map.objectAt(e, va);
-  const top = loc ? vm.objects.lookupChain(loc.objEntry.object, loc.offset) : undefined;
+  const top = loc ? vm.objects.topPage(loc.objEntry.object, loc.offset) : undefined;
   if (top !== pg) {
     fail(
       "translation current",

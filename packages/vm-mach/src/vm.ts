@@ -11,6 +11,7 @@ import {
   KERN_FAILURE,
   KERN_INVALID_ADDRESS,
   KERN_INVALID_ARGUMENT,
+  KERN_MEMORY_ERROR,
   KERN_NO_SPACE,
   KERN_PROTECTION_FAILURE,
   KERN_SUCCESS,
@@ -25,17 +26,22 @@ import {
   MADV_WILLNEED,
   type MapRequest,
   MS_INVALIDATE,
+  MS_SYNC,
   type PAddr,
   PAGE_SIZE,
+  type PageCopy,
+  type PagerIo,
   type PmapModule,
   Prot,
   roundPage,
+  type ShmObject,
   truncPage,
   type VAddr,
   type VmContext,
   type VmLayer,
   type VmPage,
   type VmSpace,
+  type Vnode,
   type WireKind,
 } from "@vmlab/core";
 import { auditVm } from "./audit.js";
@@ -45,14 +51,17 @@ import { vmFault } from "./vm_fault.js";
 import { MachSpace, vmspaceAlloc, vmspaceFork, vmspaceFree } from "./vm_glue.js";
 import { KernelMap } from "./vm_kern.js";
 import type { VmMap, VmMapEntry } from "./vm_map.js";
-import { ObjectTable } from "./vm_object.js";
-import { type MachPage, PageArray } from "./vm_page.js";
+import { ObjectTable, type VmObject } from "./vm_object.js";
+import { type MachPage, PageArray, PG_BUSY, PG_WANTED } from "./vm_page.js";
 import { Pageout } from "./vm_pageout.js";
+import { MachShm, shmCreate, shmLock, shmRelease } from "./vm_shm.js";
+import { vnodePagerAlloc, vnodePagerSetSize, vnodeRdwr } from "./vnode_pager.js";
 
 export class MachVm implements VmLayer, VmCore {
   readonly name = "mach";
   readonly kernel: KernelServices;
   readonly pmap: PmapModule;
+  readonly io: PagerIo;
   readonly counters: VmCounters;
   readonly pages: PageArray;
   readonly objects: ObjectTable;
@@ -61,20 +70,25 @@ export class MachVm implements VmLayer, VmCore {
   readonly pageout: Pageout;
   /** Every live address space (for audit and for finding a space's map). */
   readonly spaces = new Set<MachSpace>();
+  /** SysV segments whose object is alive (for the audit of SHM_LOCK wirings). */
+  readonly shms = new Set<MachShm>();
+  swapInUse = 0;
 
   constructor(ctx: VmContext) {
     this.kernel = ctx.kernel;
     this.pmap = ctx.pmap;
+    this.io = ctx.io;
     this.layout = ctx.pmap.layout;
     this.counters = new VmCounters(ctx.kernel.counters);
     // vm_page_startup, vm_object_init, kmem_init, vm_pageout's thresholds.
     this.pages = new PageArray(ctx.kernel, ctx.pmap, this.counters, ctx.segments, ctx.stolen);
-    this.objects = new ObjectTable(ctx.kernel, ctx.pmap, this.pages, this.counters);
+    this.objects = new ObjectTable(this);
     this.kernelMap = new KernelMap(this, this.layout);
     this.pageout = new Pageout(this);
     ctx.kernel.counters.addSource((out) => {
       out["vm.page.active"] = this.pages.active.count;
       out["vm.page.inactive"] = this.pages.inactive.count;
+      out["vm.swap.inuse"] = this.swapInUse;
     });
   }
 
@@ -86,8 +100,42 @@ export class MachVm implements VmLayer, VmCore {
     return this.pages.wired;
   }
 
-  vmWait(): void {
-    this.pageout.scan();
+  get freeMin(): number {
+    return this.pageout.freeMin;
+  }
+
+  get freeReserved(): number {
+    return this.pageout.freeReserved;
+  }
+
+  /**
+   * vm_page_alloc for a thread: the free pages down to free_reserved are the kernel's and the
+   * pmap's. Wakes the pageout daemon when the free count falls under free_min.
+   */
+  pageAlloc(object: VmObject, offset: number): MachPage | null {
+    if (this.pages.freeCount <= this.freeReserved) {
+      this.pages.pagesNeeded = true;
+      this.io.wakeupPagedaemon();
+      return null;
+    }
+    const pg = this.pages.alloc(object, offset);
+    if (this.pages.freeCount < this.freeMin) this.io.wakeupPagedaemon();
+    return pg;
+  }
+
+  /** VM_WAIT: wakeup(&vm_pages_needed), then sleep on the free count. */
+  vmWait(): boolean {
+    this.counters.pageWait.value++;
+    this.pages.pagesNeeded = true;
+    this.io.wakeupPagedaemon();
+    return this.io.sleep("vmwait", () => this.pages.freeCount > this.freeReserved);
+  }
+
+  /** PAGE_ASSERT_WAIT: PG_WANTED, then sleep until the holder's PAGE_WAKEUP. */
+  pageWait(pg: MachPage, wmesg: string): boolean {
+    this.counters.pageBusyWait.value++;
+    pg.flags |= PG_WANTED;
+    return this.io.sleep(wmesg, () => (pg.flags & PG_BUSY) === 0);
   }
 
   /** The MachSpace behind a VmSpace handle. */
@@ -136,17 +184,29 @@ export class MachVm implements VmLayer, VmCore {
   // ------------------------------------------------------------------ mapping
 
   /**
-   * vm_mmap for anonymous memory. MAP_FIXED replaces whatever is in the range (4.4BSD's
-   * vm_deallocate before vm_map_find). Otherwise first fit at or above the hint; a hint that
-   * leaves no room is retried from userMin (NetBSD t_mmap mmap_hint: a hint never makes mmap
-   * fail). MAP_SHARED is VM_INHERIT_SHARE, as in 4.4BSD: a sharing map appears at the first fork.
-   * MAP_WIRED or mlockall(MCL_FUTURE) wire the new range, except PROT_NONE (NetBSD uvm_mmap).
+   * vm_mmap. MAP_FIXED replaces whatever is in the range (4.4BSD's vm_deallocate before
+   * vm_map_find). Otherwise first fit at or above the hint; a hint that leaves no room is retried
+   * from userMin (NetBSD t_mmap mmap_hint: a hint never makes mmap fail). MAP_SHARED is
+   * VM_INHERIT_SHARE, as in 4.4BSD: a sharing map appears at the first fork. MAP_WIRED or
+   * mlockall(MCL_FUTURE) wire the new range, except PROT_NONE (NetBSD uvm_mmap).
+   *
+   * What backs it: anonymous memory gets its object at the first fault (or grows its
+   * neighbour's, vm_object_coalesce); a file maps the vnode's object (vnode_pager_alloc) at the
+   * file offset — directly when shared, copy-on-write (needs_copy) when private; a SysV segment
+   * maps the segment's object the same way.
    */
   map(s: VmSpace, req: MapRequest): { rv: KernReturn; va: VAddr } {
     const map = this.space(s).map;
     const len = roundPage(req.len);
     if (!(len > 0)) return { rv: KERN_INVALID_ARGUMENT, va: 0 };
     if ((req.prot & req.maxProt) !== req.prot) return { rv: KERN_PROTECTION_FAILURE, va: 0 };
+    const backing = req.backing ?? { kind: "anon" as const };
+    if (backing.kind !== "anon" && (!(backing.offset >= 0) || backing.offset % PAGE_SIZE !== 0)) {
+      return { rv: KERN_INVALID_ARGUMENT, va: 0 };
+    }
+    if (backing.kind === "shm" && !(backing.shm instanceof MachShm && this.shms.has(backing.shm))) {
+      return { rv: KERN_INVALID_ARGUMENT, va: 0 };
+    }
     let addr: VAddr;
     if (req.fixed) {
       addr = req.addr;
@@ -161,8 +221,25 @@ export class MachVm implements VmLayer, VmCore {
       if (addr < 0 && hint > userMin) addr = map.findSpace(userMin, len, userMin, userMax);
       if (addr < 0) return { rv: KERN_NO_SPACE, va: 0 };
     }
+    let object: VmObject | null = null;
+    let offset = 0;
+    if (backing.kind === "vnode") {
+      object = vnodePagerAlloc(this, backing.vnode);
+      offset = backing.offset;
+    } else if (backing.kind === "shm") {
+      object = (backing.shm as MachShm).object;
+      this.objects.reference(object);
+      offset = backing.offset;
+    }
     const inheritance: Inheritance = req.shared ? INHERIT_SHARE : req.inheritance;
-    map.insert(addr, addr + len, { protection: req.prot, maxProtection: req.maxProt, inheritance });
+    map.insert(addr, addr + len, {
+      object,
+      offset,
+      protection: req.prot,
+      maxProtection: req.maxProt,
+      inheritance,
+      needsCopy: object !== null && !req.shared,
+    });
     map.simplify(addr, addr + len);
     if ((req.wired || map.wireFuture) && req.prot !== Prot.None) {
       const rv = map.wire(addr, addr + len, "mlock");
@@ -251,20 +328,50 @@ export class MachVm implements VmLayer, VmCore {
   }
 
   /**
-   * msync: anonymous memory has nothing to write back. A hole is KERN_INVALID_ADDRESS;
-   * MS_INVALIDATE over wired memory is KERN_FAILURE (EBUSY: NetBSD uvm_map_clean refuses to
-   * flush wired pages).
+   * msync (4.4BSD vm_map_clean): a hole is KERN_INVALID_ADDRESS; MS_INVALIDATE over wired memory
+   * is KERN_FAILURE (EBUSY: NetBSD uvm_map_clean refuses to flush wired pages), checked before
+   * anything is written. Then every shared file mapping in the range has its object's pages
+   * cleaned (vm_object_page_clean: MS_SYNC waits for the writes, MS_ASYNC only starts them) and
+   * with MS_INVALIDATE its clean pages freed. Anonymous memory and private mappings have
+   * nothing to write back (4.4BSD would have pushed anonymous pages to swap).
    */
   sync(s: VmSpace, va: VAddr, len: number, flags: number): KernReturn {
     const map = this.space(s).map;
     const r = this.range(map, va, len);
     if (!r || !map.covered(r[0], r[1])) return KERN_INVALID_ADDRESS;
+    const [start, end] = r;
     if (flags & MS_INVALIDATE) {
-      for (let e = map.firstFrom(r[0]); e !== map.header && e.start < r[1]; e = e.next) {
+      for (let e = map.firstFrom(start); e !== map.header && e.start < end; e = e.next) {
         if (e.wiredCount > 0) return KERN_FAILURE;
       }
     }
-    return KERN_SUCCESS;
+    const work: [VmObject, number, number][] = [];
+    for (let e = map.firstFrom(start); e !== map.header && e.start < end; e = e.next) {
+      const s0 = Math.max(start, e.start);
+      const e0 = Math.min(end, e.end);
+      const sm = e.shareMap;
+      if (!sm) {
+        if (e.object?.vnode && !e.needsCopy && !e.copyOnWrite) {
+          work.push([e.object, e.offset + (s0 - e.start), e.offset + (e0 - e.start)]);
+        }
+        continue;
+      }
+      const base = e.offset - e.start;
+      for (let se = sm.firstFrom(s0 + base); se !== sm.header && se.start < e0 + base; se = se.next) {
+        if (!se.object?.vnode || se.needsCopy || se.copyOnWrite) continue;
+        const a = Math.max(se.start, s0 + base);
+        const b = Math.min(se.end, e0 + base);
+        work.push([se.object, se.offset + (a - se.start), se.offset + (b - se.start)]);
+      }
+    }
+    const wait = (flags & MS_SYNC) !== 0;
+    const invalidate = (flags & MS_INVALIDATE) !== 0;
+    let rv = KERN_SUCCESS;
+    for (const [obj, a, b] of work) {
+      if (!obj.alive) continue;
+      if (this.objects.pageClean(obj, a, b, wait, invalidate) !== KERN_SUCCESS) rv = KERN_MEMORY_ERROR;
+    }
+    return rv;
   }
 
   isMapped(s: VmSpace, va: VAddr, len: number): boolean {
@@ -275,11 +382,25 @@ export class MachVm implements VmLayer, VmCore {
 
   // ------------------------------------------------------------------ wiring
 
-  wire(s: VmSpace, va: VAddr, len: number, how: WireKind): KernReturn {
+  /**
+   * vm_map_pageable(FALSE) for mlock and system wirings; vslock for "transient" (NetBSD
+   * uvm_vslock): the range must allow `access` (KERN_PROTECTION_FAILURE otherwise, before
+   * anything changes — read() into a read-only buffer), and the wiring faults copy every page
+   * up into the entry's first object, so copy-on-write is resolved before the kernel copies into
+   * the frames. Transient wirings nest, are counted apart from mlock's user wiring, and are
+   * released only by a transient unwire (vsunlock).
+   */
+  wire(s: VmSpace, va: VAddr, len: number, how: WireKind, access: Prot = Prot.Read): KernReturn {
     const map = this.space(s).map;
     const r = this.range(map, va, len);
     if (!r) return KERN_INVALID_ADDRESS;
     if (how === "mlock" && this.touchesSystem(map, r[0], r[1])) return KERN_INVALID_ADDRESS;
+    if (how === "transient") {
+      if (!map.covered(r[0], r[1])) return KERN_INVALID_ADDRESS;
+      for (let e = map.firstFrom(r[0]); e !== map.header && e.start < r[1]; e = e.next) {
+        if ((e.protection & access) !== access) return KERN_PROTECTION_FAILURE;
+      }
+    }
     return map.wire(r[0], r[1], how);
   }
 
@@ -378,7 +499,54 @@ export class MachVm implements VmLayer, VmCore {
   }
 
   pagedaemon(): void {
-    this.pageout.scan();
+    this.pageout.daemon();
+  }
+
+  // ------------------------------------------------------------------ files (the merged cache)
+
+  vnodeRdwr(vp: Vnode, offset: number, len: number, write: boolean, copy: PageCopy): KernReturn {
+    return vnodeRdwr(this, vp, offset, len, write, copy);
+  }
+
+  vnodeSetSize(vp: Vnode, oldSize: number): void {
+    vnodePagerSetSize(this, vp, oldSize);
+  }
+
+  /**
+   * VOP_FSYNC / msync of a file: vm_object_page_clean over [offset, offset+len) of the vnode's
+   * object (len 0: to the end of the file). Nothing cached, nothing to do.
+   */
+  vnodeSync(vp: Vnode, offset: number, len: number, flags: number): KernReturn {
+    const obj = vp.vmObject as VmObject | undefined;
+    if (!obj) return KERN_SUCCESS;
+    const start = truncPage(Math.max(0, offset));
+    const end = len > 0 ? roundPage(offset + len) : Number.POSITIVE_INFINITY;
+    return this.objects.pageClean(obj, start, end, (flags & MS_SYNC) !== 0, (flags & MS_INVALIDATE) !== 0);
+  }
+
+  // ------------------------------------------------------------------ SysV shared memory
+
+  shmCreate(size: number): ShmObject {
+    const shm = shmCreate(this, size);
+    this.shms.add(shm);
+    return shm;
+  }
+
+  shmLock(obj: ShmObject, lock: boolean): KernReturn {
+    return shmLock(this, this.shm(obj), lock);
+  }
+
+  shmRelease(obj: ShmObject): void {
+    const shm = this.shm(obj);
+    this.shms.delete(shm);
+    shmRelease(this, shm);
+  }
+
+  private shm(obj: ShmObject): MachShm {
+    if (!(obj instanceof MachShm) || !this.shms.has(obj)) {
+      this.kernel.panic("shm: not a live segment of this VM");
+    }
+    return obj;
   }
 
   audit(): void {

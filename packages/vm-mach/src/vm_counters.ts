@@ -30,8 +30,25 @@ export class VmCounters {
   readonly pageoutFreed: Counter;
   readonly pageoutReactivated: Counter;
   readonly pageoutDeactivated: Counter;
-  /** Dirty pages the scan could not clean: no pager (swap comes with the swap issue). */
+  /** Dirty pages the scan could not clean: no swap space (VM_PAGER_FAIL), reactivated. */
   readonly pageoutNoPager: Counter;
+  /** File pages read (vnode pager gets; decision 0007's shared name). */
+  readonly pagein: Counter;
+  /** Anonymous pages read back from swap. */
+  readonly swapin: Counter;
+  /** File pages written (by the daemon or vm_object_page_clean). */
+  readonly pageout: Counter;
+  /** Anonymous pages written to swap. */
+  readonly swapout: Counter;
+  /** A thread slept on a busy page (PG_WANTED). */
+  readonly pageBusyWait: Counter;
+  /** VM_WAIT: a thread slept for free pages. */
+  readonly pageWait: Counter;
+  /** Pager transfers that completed with an error. */
+  readonly pagerError: Counter;
+  /** Vnode objects put in / taken back from / trimmed out of the object cache. */
+  readonly objectCached: Counter;
+  readonly objectCacheHit: Counter;
   readonly mapClip: Counter;
   readonly mapSimplify: Counter;
   readonly mapCoalesce: Counter;
@@ -56,6 +73,15 @@ export class VmCounters {
     this.pageoutReactivated = c.counter("vm.pageout.reactivated");
     this.pageoutDeactivated = c.counter("vm.pageout.deactivated");
     this.pageoutNoPager = c.counter("vm.pageout.nopager");
+    this.pagein = c.counter("vm.pagein");
+    this.swapin = c.counter("vm.swapin");
+    this.pageout = c.counter("vm.pageout");
+    this.swapout = c.counter("vm.swapout");
+    this.pageBusyWait = c.counter("vm.page.busy_wait");
+    this.pageWait = c.counter("vm.page.wait");
+    this.pagerError = c.counter("vm.pager.error");
+    this.objectCached = c.counter("vm.object.cached");
+    this.objectCacheHit = c.counter("vm.object.cache_hit");
     this.mapClip = c.counter("vm.map.clip");
     this.mapSimplify = c.counter("vm.map.simplify");
     this.mapCoalesce = c.counter("vm.map.coalesce");

@@ -2,6 +2,13 @@
  * vm_fault: resolve a fault by walking the shadow chain (4.4BSD-Lite sys/vm/vm_fault.c;
  * mach_x86.md A.5), plus vm_fault_wire, vm_fault_unwire and vm_fault_copy_entry.
  *
+ * A page a pager holds is read in while the faulting thread sleeps ("pgin") until the completion
+ * interrupt; a page found busy (being written out, or paged in by another thread) is waited for
+ * with PG_WANTED and the fault retried from the start (RetryFault), as is a fault that had to
+ * VM_WAIT for a free page. A pager error or a page past the end of a file is KERN_MEMORY_ERROR
+ * (SIGBUS; 4.4BSD said KERN_PROTECTION_FAILURE, "XXX"), and a VM_WAIT that can never be
+ * satisfied is KERN_RESOURCE_SHORTAGE (the kernel then kills the largest process).
+ *
  * One deliberate difference from 4.4BSD: a wiring fault (change_wiring) always copies a page
  * found lower in the chain up into the first object, as a write fault would, even when the entry
  * is read-only. So a wired page always lives in the first object of the entry that wired it, and
@@ -22,22 +29,34 @@ import {
   PMAP_CANFAIL,
   PMAP_WIRED,
   Prot,
+  roundPage,
   type VAddr,
 } from "@vmlab/core";
 import type { VmCore } from "./vm_core.js";
 import type { VmMap, VmMapEntry } from "./vm_map.js";
-import { VM_PAGER_BAD, VM_PAGER_ERROR, VM_PAGER_OK, type VmObject } from "./vm_object.js";
-import { type MachPage, PG_BUSY, PG_CLEAN, PG_COPYONWRITE, PG_FAKE, Q_INACTIVE } from "./vm_page.js";
+import type { VmObject } from "./vm_object.js";
+import { type MachPage, PG_BUSY, PG_COPYONWRITE, PG_FAKE, Q_INACTIVE } from "./vm_page.js";
+import { objectPageGrab, pageRelease, pagerGet, VM_PAGER_FAIL, VM_PAGER_OK } from "./vm_pager.js";
+
+/** faultOnce's answer when the fault must start again (it slept). */
+const RETRY = -1;
 
 /**
  * vm_fault(map, va, fault_type, change_wiring). `va` is page aligned. `wiring` is change_wiring
  * for vm_fault_wire (unwiring never faults here: vm_fault_unwire works on the pages directly).
  */
 export function vmFault(vm: VmCore, map: VmMap, va: VAddr, faultType: Prot, wiring: boolean): KernReturn {
-  const { counters, pages, objects } = vm;
-  counters.fault.value++;
-  if (wiring) counters.faultWire.value++;
+  vm.counters.fault.value++;
+  if (wiring) vm.counters.faultWire.value++;
+  for (;;) {
+    const rv = faultOnce(vm, map, va, faultType, wiring);
+    if (rv !== RETRY) return rv;
+  }
+}
 
+/** One attempt of vm_fault, from the map lookup to pmap_enter; RETRY after sleeping. */
+function faultOnce(vm: VmCore, map: VmMap, va: VAddr, faultType: Prot, wiring: boolean): KernReturn {
+  const { counters, pages, objects } = vm;
   const r = map.lookup(va, faultType, wiring);
   if (typeof r === "number") return r;
   if (wiring) {
@@ -66,9 +85,12 @@ export function vmFault(vm: VmCore, map: VmMap, va: VAddr, faultType: Prot, wiri
     const found = object.pages.get(offset);
     if (found) {
       if (found.flags & PG_BUSY) {
-        // Another fault holds this page busy: only a recursive fault from inside pmap_enter or a
-        // pager can get here in a simulation that runs one kernel path at a time.
-        vm.kernel.panic(`vm_fault: page ${hex(found.pa)} busy at ${hex(va)} (recursive fault)`);
+        // Being written out or read in: drop everything, sleep until it is unbusied, start over.
+        release(vm, first, object, firstM);
+        if (!vm.pageWait(found, "vmpfw")) {
+          vm.kernel.panic(`vm_fault: page ${hex(found.pa)} busy at ${hex(va)} (recursive fault)`);
+        }
+        return RETRY;
       }
       if (found.queue === Q_INACTIVE) counters.faultReactivated.value++;
       pages.dequeue(found);
@@ -79,27 +101,24 @@ export function vmFault(vm: VmCore, map: VmMap, va: VAddr, faultType: Prot, wiri
 
     let here: MachPage | null = null;
     if (object.pager !== null || object === first) {
-      here = pages.alloc(object, offset);
+      here = vm.pageAlloc(object, offset);
       if (!here) {
         release(vm, first, object, firstM);
-        return KERN_RESOURCE_SHORTAGE;
+        return vm.vmWait() ? RETRY : KERN_RESOURCE_SHORTAGE;
       }
     }
 
     if (object.pager !== null && here) {
-      const rv = object.pager.get(object, here);
+      const rv = pagerGet(vm, object, here);
       if (rv === VM_PAGER_OK) {
-        m = object.pages.get(offset) ?? here;
-        m.flags &= ~PG_FAKE;
-        m.flags |= PG_CLEAN;
-        vm.pmap.clearModify(m);
+        m = here;
         break;
       }
-      if (rv === VM_PAGER_ERROR || rv === VM_PAGER_BAD) {
-        // An I/O error or a page outside the pager's range: SIGBUS (4.4BSD said
-        // KERN_PROTECTION_FAILURE here, "XXX").
+      if (rv !== VM_PAGER_FAIL) {
+        // An I/O error, or a page past the end of a file: SIGBUS.
         here.flags &= ~PG_BUSY;
         pages.freePage(here);
+        if (object === first) firstM = null;
         release(vm, first, object, firstM);
         return KERN_MEMORY_ERROR;
       }
@@ -238,20 +257,43 @@ export function faultUnwire(vm: VmCore, map: VmMap, e: VmMapEntry, start: VAddr,
     if (!pg) vm.kernel.panic(`vm_fault_unwire: unwire: page not resident at ${hex(va)} in map ${map.name}`);
     if (pmap && pmap.extract(va) === pg.pa) pmap.unwire(va);
     vm.pages.unwire(pg);
+    // A file page left past EOF by a truncation while it was wired goes now (vnode_pager_setsize).
+    const vp = pg.object?.vnode;
+    if (vp && pg.wireCount === 0 && (pg.flags & PG_BUSY) === 0 && pg.offset >= roundPage(vp.size)) {
+      vm.pages.freePage(pg);
+    }
   }
 }
 
 /**
+ * The page a fault would find for `offset` in obj's chain, paged in from the first pager that
+ * has it, not busy; undefined when nothing holds it (zero fill) or its page-in failed.
+ */
+function chainPage(vm: VmCore, obj: VmObject | null, offset: number): MachPage | undefined {
+  while (obj) {
+    if (obj.pages.has(offset) || obj.pager?.hasPage(obj, offset)) {
+      const pg = objectPageGrab(vm, obj, offset, false);
+      if (typeof pg === "number") return undefined;
+      pageRelease(vm, pg);
+      return pg;
+    }
+    offset += obj.shadowOffset;
+    obj = obj.shadow;
+  }
+  return undefined;
+}
+
+/**
  * vm_fault_copy_entry: the child's copy of a wired region is made now, page by page, into a
- * fresh object (a wired page cannot be made copy-on-write). Pages not resident anywhere in the
- * source chain stay absent (they read as zeros). Unlike 4.4BSD the copies are not entered in
- * the child's pmap (4.4BSD entered them with the entry's max_protection); the child faults
- * them in. Null if memory ran out.
+ * fresh object (a wired page cannot be made copy-on-write). Pages on backing store are read in
+ * first; pages nowhere in the source chain stay absent (they read as zeros). Unlike 4.4BSD the
+ * copies are not entered in the child's pmap (4.4BSD entered them with the entry's
+ * max_protection); the child faults them in. Null if memory ran out.
  */
 export function faultCopyEntry(vm: VmCore, src: VmObject | null, srcOffset: number, size: number): VmObject | null {
   const dst = vm.objects.allocate(size, "copy");
   for (let off = 0; off < size; off += PAGE_SIZE) {
-    const from = vm.objects.lookupChain(src, srcOffset + off);
+    const from = chainPage(vm, src, srcOffset + off);
     if (!from) continue;
     const pg = vm.pages.alloc(dst, off);
     if (!pg) {

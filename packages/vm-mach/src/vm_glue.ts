@@ -89,6 +89,7 @@ function childEntry(old: VmMapEntry): VmMapEntry {
   const n = old.clone();
   n.wiredCount = 0;
   n.userWired = false;
+  n.transientCount = 0;
   n.object = null;
   n.shareMap = null;
   n.offset = 0;
@@ -106,6 +107,7 @@ function forkShare(vm: VmCore, old: VmMapEntry, child: VmMap): void {
   const n = old.clone();
   n.wiredCount = 0;
   n.userWired = false;
+  n.transientCount = 0;
   (n.shareMap as VmMap).refCount++;
   child.insertEntry(n);
 }
@@ -119,6 +121,7 @@ export function makeShareMap(vm: VmCore, old: VmMapEntry): VmMap {
   const se = old.clone();
   se.wiredCount = 0;
   se.userWired = false;
+  se.transientCount = 0;
   se.shareMap = null;
   sm.insertEntry(se);
   old.shareMap = sm;
@@ -194,7 +197,7 @@ function copyEntry(vm: VmCore, srcMap: VmMap, src: VmMapEntry, dst: VmMapEntry):
     if (srcMap.isMainMap) srcMap.pmap?.protect(src.start, src.end, src.protection & ~Prot.Write);
     else objects.pmapCopy(src.object, src.offset, src.offset + size);
   }
-  const r = objects.copyAnonymous(src.object, src.offset, size);
+  const r = objects.copy(src.object, src.offset, size);
   dst.object = r.dst;
   dst.offset = r.dstOffset;
   if (r.dst) {

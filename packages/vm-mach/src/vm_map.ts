@@ -51,6 +51,8 @@ export class VmMapEntry {
   wiredCount = 0;
   /** Mach 3.0's user_wired_count as a flag: mlock does not nest (one munlock undoes many mlocks). */
   userWired = false;
+  /** Transient (vslock) wirings among wiredCount: released only by a transient unwire. */
+  transientCount = 0;
   /** madvise advice recorded on the entry. */
   advice = MADV_NORMAL;
   /** Reserved by the kernel (the 4.4BSD i386 UPT region): never merged with others, never inherited. */
@@ -82,6 +84,7 @@ export class VmMapEntry {
     n.inheritance = this.inheritance;
     n.wiredCount = this.wiredCount;
     n.userWired = this.userWired;
+    n.transientCount = this.transientCount;
     n.advice = this.advice;
     n.system = this.system;
     n.kmem = this.kmem;
@@ -111,6 +114,8 @@ export interface EntryAttrs {
   system?: boolean;
   kmem?: boolean;
   wiredCount?: number;
+  /** A private mapping of an object others see (a file, a SysV segment): shadow on first write. */
+  needsCopy?: boolean;
 }
 
 let nextMapId = 1;
@@ -284,6 +289,7 @@ export class VmMap {
       a.inheritance === b.inheritance &&
       a.wiredCount === b.wiredCount &&
       a.userWired === b.userWired &&
+      a.transientCount === b.transientCount &&
       a.needsCopy === b.needsCopy &&
       a.copyOnWrite === b.copyOnWrite &&
       a.advice === b.advice
@@ -332,6 +338,8 @@ export class VmMap {
     e.system = a.system ?? false;
     e.kmem = a.kmem ?? false;
     e.wiredCount = a.wiredCount ?? 0;
+    e.needsCopy = a.needsCopy ?? false;
+    e.copyOnWrite = e.needsCopy;
     this.link(prev, e);
     this.size += end - start;
     this.timestamp++;
@@ -429,6 +437,7 @@ export class VmMap {
       faultUnwire(this.vm, this, e, e.start, e.end);
       e.wiredCount = 0;
       e.userWired = false;
+      e.transientCount = 0;
     }
     if (removeTranslations && this.pmap) this.pmap.remove(e.start, e.end);
     if (e.kmem && e.object) this.vm.objects.pageRemove(e.object, e.offset, e.offset + e.size);
@@ -522,7 +531,8 @@ export class VmMap {
   /**
    * vm_map_pageable(FALSE): wire [start, end). A hole is KERN_INVALID_ADDRESS and a PROT_NONE
    * entry KERN_PROTECTION_FAILURE, both before anything changes. "mlock" sets the entry's user
-   * flag (no nesting: an entry already user-wired is left alone); "system"/"transient" count.
+   * flag (no nesting: an entry already user-wired is left alone); "system"/"transient" count,
+   * and transient wirings are also counted apart so that vsunlock releases only its own.
    * Entries whose wired_count becomes 1 are faulted in and their pages wired (vm_fault_wire);
    * a failure undoes everything this call did.
    */
@@ -554,6 +564,7 @@ export class VmMap {
         e.userWired = true;
       }
       e.wiredCount++;
+      if (kind === "transient") e.transientCount++;
       changed.push(e);
       if (e.wiredCount === 1) fresh.push(e);
     }
@@ -568,6 +579,7 @@ export class VmMap {
         for (const c of changed) {
           c.wiredCount--;
           if (kind === "mlock") c.userWired = false;
+          if (kind === "transient") c.transientCount--;
         }
         this.simplify(start, end);
         return rv;
@@ -585,11 +597,14 @@ export class VmMap {
   unwire(start: VAddr, end: VAddr, kind: WireKind): KernReturn {
     if (!this.covered(start, end)) return KERN_INVALID_ADDRESS;
     for (let e = this.firstFrom(start); e !== this.header && e.start < end; e = e.next) {
-      const have = kind === "mlock" ? (e.userWired ? 1 : 0) : e.wiredCount - (e.userWired ? 1 : 0);
+      const user = e.userWired ? 1 : 0;
+      const have =
+        kind === "mlock" ? user : kind === "transient" ? e.transientCount : e.wiredCount - user - e.transientCount;
       if (have <= 0) return KERN_INVALID_ARGUMENT;
     }
     for (const e of this.clipRange(start, end)) {
       if (kind === "mlock") e.userWired = false;
+      if (kind === "transient") e.transientCount--;
       e.wiredCount--;
       if (e.wiredCount === 0) faultUnwire(this.vm, this, e, e.start, e.end);
     }

@@ -1,48 +1,26 @@
 /**
- * vm_object: memory objects, their resident pages, shadow chains and collapse
- * (4.4BSD-Lite sys/vm/vm_object.[ch], CMU Mach 3.0 vm/vm_object.c).
+ * vm_object: memory objects, their resident pages, shadow chains and collapse, the object cache
+ * and vm_object_page_clean (4.4BSD-Lite sys/vm/vm_object.[ch], CMU Mach 3.0 vm/vm_object.c).
  *
  * An object caches pages of some backing store (its pager) at byte offsets. Anonymous memory is
- * an OBJ_INTERNAL object of the default pager; until the swap issue it has no pager at all
- * (4.4BSD allocated the swap pager lazily, in vm_pageout_scan, the first time a dirty page had
- * to go out). Copy-on-write is a chain of shadow objects: a write fault copies the page found
- * lower in the chain into the top object, and vm_object_collapse shortens chains when the
- * reference counts allow it.
+ * an OBJ_INTERNAL object of the default pager, which it gets lazily (vm_pageout_scan, the first
+ * time one of its dirty pages must go out). A file is one OBJ_CANPERSIST object with a vnode
+ * pager, kept in the object cache when nothing references it. Copy-on-write is a chain of shadow
+ * objects: a write fault copies the page found lower in the chain into the top object, and
+ * vm_object_collapse shortens chains when the reference counts allow it.
  */
-import { type KernelServices, PAGE_SIZE, type PmapModule, Prot } from "@vmlab/core";
-import type { VmCounters } from "./vm_counters.js";
-import { type MachPage, type PageArray, PG_BUSY, PG_COPYONWRITE, PG_FAKE } from "./vm_page.js";
+import { KERN_MEMORY_ERROR, KERN_SUCCESS, type KernReturn, PAGE_SIZE, Prot, type Vnode } from "@vmlab/core";
+import type { VmCore } from "./vm_core.js";
+import { type MachPage, PG_BUSY, PG_CLEAN, PG_COPYONWRITE, PG_FAKE } from "./vm_page.js";
+import { type Pager, type PagerRequest, pageDirty, pagerPut, VM_PAGER_BAD } from "./vm_pager.js";
+
+/** vm_cache_max: unreferenced vnode objects kept with their pages. */
+export const VM_CACHE_MAX = 100;
 
 /** vm_object flags (4.4BSD vm_object.h). */
 export const OBJ_CANPERSIST = 0x0001;
 export const OBJ_INTERNAL = 0x0002;
 export const OBJ_ACTIVE = 0x0004;
-
-/** vm_pager.h results. */
-export const VM_PAGER_OK = 0;
-export const VM_PAGER_BAD = 1;
-export const VM_PAGER_FAIL = 2;
-export const VM_PAGER_PEND = 3;
-export const VM_PAGER_ERROR = 4;
-export type PagerResult = number;
-
-/**
- * struct pager_struct + pagerops: the backing store of an object. Nothing implements it yet;
- * the swap (default) pager, the vnode pager and the device pager come with files, swap and
- * devices. vm_fault, vm_object_collapse and vm_pageout_scan already test `object.pager` where
- * 4.4BSD did, so that adding a pager changes no control flow.
- */
-export interface Pager {
-  readonly type: "swap" | "vnode" | "device";
-  /** vm_pager_get: fill `pg` (busy, fake) from backing store at `offset + object.pagingOffset`. */
-  get(object: VmObject, pg: MachPage): PagerResult;
-  /** vm_pager_put: write the page out. */
-  put(object: VmObject, pg: MachPage, sync: boolean): PagerResult;
-  /** vm_pager_has_page */
-  hasPage(offset: number): boolean;
-  /** vm_pager_deallocate */
-  deallocate(): void;
-}
 
 let nextObjectId = 1;
 
@@ -64,6 +42,10 @@ export class VmObject {
   shadowOffset = 0;
   /** False once terminated or collapsed away. */
   alive = true;
+  /** The file of a vnode object (its pager's vnode; vp.vmObject points back). */
+  vnode: Vnode | null = null;
+  /** On the object cache: unreferenced, kept for its pages (OBJ_CANPERSIST). */
+  cached = false;
 
   constructor(
     size: number,
@@ -84,17 +66,27 @@ export class VmObject {
 export class ObjectTable {
   /** vm_object_list: every object not yet terminated or collapsed away. */
   readonly live = new Set<VmObject>();
+  /** vm_object_cached_list: unreferenced persistent objects, oldest first. */
+  readonly cache: VmObject[] = [];
 
-  constructor(
-    private readonly kernel: KernelServices,
-    private readonly pmap: PmapModule,
-    private readonly pages: PageArray,
-    private readonly counters: VmCounters,
-  ) {
-    kernel.counters.addSource((out) => {
+  constructor(private readonly vm: VmCore) {
+    vm.kernel.counters.addSource((out) => {
       out["vm.object.shadow_depth.max"] = this.maxShadowDepth();
       out["vm.object.count"] = this.live.size;
     });
+  }
+
+  private get kernel() {
+    return this.vm.kernel;
+  }
+  private get pmap() {
+    return this.vm.pmap;
+  }
+  private get pages() {
+    return this.vm.pages;
+  }
+  private get counters() {
+    return this.vm.counters;
   }
 
   /** vm_object_allocate: one reference, internal, no pager, no shadow. */
@@ -119,7 +111,10 @@ export class ObjectTable {
       if (obj.refCount <= 0) this.kernel.panic(`vm_object_deallocate: object ${obj.id} ref_count underflow`);
       obj.refCount--;
       if (obj.refCount > 0) return;
-      // OBJ_CANPERSIST (vnode objects kept in the object cache) comes with the vnode pager.
+      if (obj.flags & OBJ_CANPERSIST) {
+        this.cacheObject(obj);
+        return;
+      }
       const shadow = obj.shadow;
       this.terminate(obj);
       obj = shadow;
@@ -127,16 +122,43 @@ export class ObjectTable {
   }
 
   /**
-   * vm_object_terminate: free every page, release the pager, forget the object. The caller has
-   * already dropped the last reference.
+   * The object cache (vm_object_deallocate's OBJ_CANPERSIST branch): keep the unreferenced
+   * object and its pages, deactivated so the pageout daemon takes them first; past
+   * vm_cache_max, terminate the oldest (vm_object_cache_trim).
+   */
+  private cacheObject(obj: VmObject): void {
+    obj.cached = true;
+    this.cache.push(obj);
+    this.counters.objectCached.value++;
+    for (const pg of obj.pages.values()) this.pages.deactivate(pg);
+    while (this.cache.length > VM_CACHE_MAX) {
+      const old = this.cache.shift() as VmObject;
+      old.cached = false;
+      this.terminate(old);
+    }
+  }
+
+  /** vm_object_lookup's cache hit: take an unreferenced object back off the cache. */
+  uncache(obj: VmObject): void {
+    const i = this.cache.indexOf(obj);
+    if (i >= 0) this.cache.splice(i, 1);
+    obj.cached = false;
+    this.counters.objectCacheHit.value++;
+  }
+
+  /**
+   * vm_object_terminate: wait for paging in progress, write back a file's dirty pages
+   * (vm_object_page_clean), free every page, release the pager, forget the object. The caller
+   * has already dropped the last reference.
    */
   terminate(obj: VmObject): void {
-    if (obj.pagingInProgress !== 0) {
+    if (obj.pagingInProgress !== 0 && !this.vm.io.sleep("objtrm", () => obj.pagingInProgress === 0)) {
       this.kernel.panic(`vm_object_terminate: object ${obj.id} has paging in progress`);
     }
     if (obj.shadow && obj.shadow.copy === obj) obj.shadow.copy = null;
+    if ((obj.flags & OBJ_INTERNAL) === 0) this.pageClean(obj, 0, Number.POSITIVE_INFINITY, true, false);
     for (const pg of [...obj.pages.values()]) this.pages.freePage(pg);
-    obj.pager?.deallocate();
+    obj.pager?.deallocate(obj);
     obj.pager = null;
     obj.shadow = null;
     obj.alive = false;
@@ -158,20 +180,19 @@ export class ObjectTable {
   }
 
   /**
-   * vm_object_copy for an internal object (anonymous memory): no copy is made now. The source
-   * gains a reference, its resident pages in the range are marked copy-on-write, and both sides
-   * will shadow on their first write (src_needs_copy). The file case — a copy object in front
-   * of an object with a pager — comes with the vnode pager.
+   * vm_object_copy: no copy is made now. The source gains a reference, its resident pages in the
+   * range are marked copy-on-write, and both sides will shadow on their first write
+   * (src_needs_copy). 4.4BSD took this path for internal objects only and built a copy object
+   * in front of a file's object, so that a private mapping stopped seeing later changes to the
+   * file; here a file object is shadowed like anonymous memory (FreeBSD's way), and a private
+   * mapping sees the file's current page until its first write copies it.
    */
-  copyAnonymous(
+  copy(
     src: VmObject | null,
     offset: number,
     size: number,
   ): { dst: VmObject | null; dstOffset: number; srcNeedsCopy: boolean } {
     if (!src) return { dst: null, dstOffset: 0, srcNeedsCopy: false };
-    if (src.pager !== null && (src.flags & OBJ_INTERNAL) === 0) {
-      this.kernel.panic(`vm_object_copy: object ${src.id} has a pager; copy objects are not implemented`);
-    }
     src.refCount++;
     for (const pg of src.pages.values()) {
       if (pg.offset >= offset && pg.offset < offset + size) pg.flags |= PG_COPYONWRITE;
@@ -197,18 +218,68 @@ export class ObjectTable {
   }
 
   /**
-   * vm_object_page_remove: free the resident pages in [start, end). Wired and busy pages are
-   * kept (MADV_FREE must not take a page someone wired or is faulting in).
+   * vm_object_page_remove: free the resident pages in [start, end), and the backing store the
+   * pager holds for the range. Wired and busy pages are kept (MADV_FREE must not take a page
+   * someone wired or is faulting in), with their backing store.
    */
   pageRemove(obj: VmObject, start: number, end: number): number {
     let n = 0;
+    const keep = new Set<number>();
     for (const pg of [...obj.pages.values()]) {
       if (pg.offset < start || pg.offset >= end) continue;
-      if (pg.wireCount > 0 || pg.flags & PG_BUSY) continue;
+      if (pg.wireCount > 0 || pg.flags & PG_BUSY) {
+        keep.add(pg.offset);
+        continue;
+      }
       this.pages.freePage(pg);
       n++;
     }
+    obj.pager?.discard(obj, start, end, keep);
     return n;
+  }
+
+  /**
+   * vm_object_page_clean(object, start, end, syncio, de_queue): start a write for every dirty
+   * resident page in [start, end) (PG_CLEAN clear, or pmap_is_modified); with `wait` (MS_SYNC)
+   * first wait for writes already in flight and then for these. With `invalidate`
+   * (MS_INVALIDATE) wait as well, then free the clean, unwired pages after removing their
+   * mappings, so the next access reads the file again. Unlike 4.4BSD the pages keep their
+   * mappings while they are written: the modify bit is cleared when the write starts, so a store
+   * in the meantime keeps the page dirty. KERN_MEMORY_ERROR if a write failed.
+   */
+  pageClean(obj: VmObject, start: number, end: number, wait: boolean, invalidate: boolean): KernReturn {
+    const vm = this.vm;
+    if (!obj.pager) return KERN_SUCCESS;
+    const req: PagerRequest = { pending: 0, errors: 0 };
+    const offsets = [...obj.pages.keys()].filter((o) => o >= start && o < end).sort((a, b) => a - b);
+    for (const off of offsets) {
+      for (;;) {
+        const pg = obj.pages.get(off);
+        if (!pg) break;
+        if (pg.flags & PG_BUSY) {
+          if (!(wait || invalidate) || !vm.pageWait(pg, "pgclean")) break;
+          continue;
+        }
+        if (pageDirty(vm, pg) && pagerPut(vm, obj, pg, req) === VM_PAGER_BAD) {
+          // Past the end of the file: never written back (vnode_pager_putpage's VM_PAGER_BAD).
+          pg.flags |= PG_CLEAN;
+          this.pmap.clearModify(pg);
+        }
+        break;
+      }
+    }
+    if ((wait || invalidate) && req.pending > 0 && !vm.io.sleep("pgclean", () => req.pending === 0)) {
+      this.kernel.panic(`vm_object_page_clean: writes of object ${obj.id} never completed`);
+    }
+    if (invalidate) {
+      for (const pg of [...obj.pages.values()]) {
+        if (pg.offset < start || pg.offset >= end || pg.wireCount > 0 || pg.flags & PG_BUSY) continue;
+        if (pageDirty(vm, pg)) continue;
+        this.pmap.pageProtect(pg, Prot.None);
+        this.pages.freePage(pg);
+      }
+    }
+    return req.errors > 0 ? KERN_MEMORY_ERROR : KERN_SUCCESS;
   }
 
   /** Whether any resident page of obj in [start, end) is wired. */
@@ -218,6 +289,21 @@ export class ObjectTable {
       if (pg.wireCount > 0 && pg.offset >= start && pg.offset < end) return true;
     }
     return false;
+  }
+
+  /**
+   * What a fault would find first for `offset` in obj's chain, without faulting: the resident
+   * page, null if a pager holds the data (not resident), undefined if nothing does (zero fill).
+   */
+  topPage(obj: VmObject | null, offset: number): MachPage | null | undefined {
+    while (obj) {
+      const pg = obj.pages.get(offset);
+      if (pg) return pg;
+      if (obj.pager?.hasPage(obj, offset)) return null;
+      offset += obj.shadowOffset;
+      obj = obj.shadow;
+    }
+    return undefined;
   }
 
   /** The topmost resident page for `offset` in obj's shadow chain (no faulting). */
@@ -295,7 +381,7 @@ export class ObjectTable {
       if (pp) this.pages.freePage(pp);
       this.pages.rename(p, object, newOffset);
     }
-    // The pager moves up with the pages (none yet for anonymous memory).
+    // The pager moves up with the pages (object has none: collapse refuses an object with one).
     if (backing.pager) {
       object.pager = backing.pager;
       object.pagingOffset = backing.pagingOffset + backingOffset;

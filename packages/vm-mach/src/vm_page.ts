@@ -29,6 +29,14 @@ export const PG_FREE = 0x1000;
 /** Allocated to the pmap or kernel through PmapHost.allocPage: no object, no queue. */
 export const PG_HOST = 0x2000;
 
+/** What I/O a busy page is under (vmlab's record of who holds PG_BUSY between operations). */
+export const IO_NONE = 0;
+/** A pager read (page-in): the faulting thread sleeps until the completion clears PG_BUSY. */
+export const IO_READ = 1;
+/** A pager write (pageout, msync): nobody waits; the completion clears PG_BUSY. */
+export const IO_WRITE = 2;
+export type IoKind = typeof IO_NONE | typeof IO_READ | typeof IO_WRITE;
+
 /** Which queue a page is linked on. */
 export const Q_NONE = 0;
 export const Q_FREE = 1;
@@ -50,6 +58,10 @@ export class MachPage {
   queue: QueueId = Q_NONE;
   qprev: MachPage | null = null;
   qnext: MachPage | null = null;
+  /** The pager transfer holding the page busy, if any (paging_in_progress counts it in the object). */
+  io: IoKind = IO_NONE;
+  /** errno of a failed page-in, recorded by the completion for the sleeping thread. */
+  ioError = 0;
 
   constructor(
     readonly pa: PAddr,
@@ -248,12 +260,14 @@ export class PageArray {
     if (pg.queue === Q_FREE || pg.flags & PG_HOST) {
       this.kernel.panic(`vm_page_free: page ${hex(pg.pa)} is not an object page`);
     }
+    if (pg.io !== IO_NONE) this.kernel.panic(`vm_page_free: page ${hex(pg.pa)} has pager I/O in flight`);
     // The mappings must go before the frame is reused (vm_map_delete removes them first; this
     // also covers stale read-only mappings of pages in backing objects).
     this.pmap.pageProtect(pg, Prot.None);
     this.removeFromObject(pg);
     this.dequeue(pg);
     pg.flags = 0;
+    pg.ioError = 0;
     this.free.insertTail(pg);
     this.counters.pageFreed.value++;
   }
@@ -267,7 +281,10 @@ export class PageArray {
     pg.wireCount++;
   }
 
-  /** vm_page_unwire: on 1→0 the page goes to the tail of the active queue. */
+  /**
+   * vm_page_unwire: on 1→0 the page goes to the tail of the active queue — unless a fault holds
+   * it busy (the fault queues it when done); a page busy under a pager write is queued now.
+   */
   unwire(pg: MachPage): void {
     if (pg.wireCount <= 0) {
       this.kernel.panic(`vm_page_unwire: wire_count underflow (page ${hex(pg.pa)})`);
@@ -275,7 +292,7 @@ export class PageArray {
     pg.wireCount--;
     if (pg.wireCount === 0) {
       this.wired--;
-      if ((pg.flags & PG_BUSY) === 0 && pg.object) this.active.insertTail(pg);
+      if (pg.object && ((pg.flags & PG_BUSY) === 0 || pg.io === IO_WRITE)) this.active.insertTail(pg);
     }
   }
 

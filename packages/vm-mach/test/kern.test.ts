@@ -1,6 +1,6 @@
 import { KernelPanic, PAGE_SIZE, Prot } from "@vmlab/core";
+import { FLAT_LAYOUT } from "@vmlab/testkit";
 import { describe, expect, it } from "vitest";
-import { FLAT_LAYOUT } from "./support/fake-pmap.js";
 import { TestSystem } from "./support/system.js";
 
 const P = PAGE_SIZE;

@@ -11,9 +11,9 @@ import {
   Prot,
   type VmSpace,
 } from "@vmlab/core";
+import { FLAT_LAYOUT } from "@vmlab/testkit";
 import { describe, expect, it } from "vitest";
 import type { MachSpace } from "../src/vm_glue.js";
-import { FLAT_LAYOUT } from "./support/fake-pmap.js";
 import { RW, TestSystem } from "./support/system.js";
 
 const P = PAGE_SIZE;

@@ -15,8 +15,8 @@ describe("vm_pageout_scan", () => {
     expect(small.vm.pageout.freeTarget).toBe(4);
   });
 
-  it("deactivates active pages (clearing their reference bits) and reactivates referenced ones", () => {
-    const t = new TestSystem();
+  it("deactivates active pages (clearing their reference bits) and reactivates referenced ones (no swap)", () => {
+    const t = new TestSystem({ swapSlots: 0 });
     const s = t.spawn();
     const a = t.mmap(s, 30 * P);
     t.fillPages(s, a, 30 * P, 1);
@@ -37,9 +37,9 @@ describe("vm_pageout_scan", () => {
     // Make the free count look short so the inactive queue is scanned.
     const held = [];
     while (t.vm.freePages >= t.vm.pageout.freeTarget) held.push(t.vm.allocPage({}));
-    t.vm.pagedaemon();
+    t.vm.pageout.scan(); // one vm_pageout_scan (a daemon wakeup may run more than one)
     expect(t.stat("vm.pageout.reactivated")).toBe(1);
-    // Dirty anonymous pages cannot be cleaned without swap: nothing is freed, the data stays;
+    // Dirty anonymous pages cannot be cleaned without swap space: nothing is freed, the data stays;
     // they go back to the active queue (VM_PAGER_FAIL) and the refill deactivates them again.
     expect(t.stat("vm.pageout.freed")).toBe(0);
     expect(t.stat("vm.pageout.nopager")).toBe(29);
@@ -63,8 +63,8 @@ describe("vm_pageout_scan", () => {
     t.audit();
   });
 
-  it("collapses the chain of a dirty page's object before it would be paged out", () => {
-    const t = new TestSystem();
+  it("collapses the chain of a dirty page's object before it would be paged out (no swap)", () => {
+    const t = new TestSystem({ swapSlots: 0 });
     const p = t.spawn();
     const a = t.mmap(p, 2 * P);
     t.fillPages(p, a, 2 * P, 1);

@@ -19,9 +19,9 @@ import {
   Prot,
   type VmSpace,
 } from "@vmlab/core";
+import { UPT_LAYOUT } from "@vmlab/testkit";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { UPT_LAYOUT } from "./support/fake-pmap.js";
 import { RW, TestSystem } from "./support/system.js";
 
 const P = PAGE_SIZE;

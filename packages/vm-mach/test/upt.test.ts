@@ -1,7 +1,7 @@
 import { INHERIT_NONE, KERN_INVALID_ADDRESS, KERN_SUCCESS, PAGE_SIZE, Prot } from "@vmlab/core";
+import { PT_SPAN, UPT_LAYOUT } from "@vmlab/testkit";
 import { describe, expect, it } from "vitest";
 import type { MachSpace } from "../src/vm_glue.js";
-import { PT_SPAN, UPT_LAYOUT } from "./support/fake-pmap.js";
 import { RW, TestSystem } from "./support/system.js";
 
 const P = PAGE_SIZE;

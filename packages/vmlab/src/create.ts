@@ -1,7 +1,8 @@
 /** createSystem by name (API.md "Composing a system"). */
 import { ConfigError } from "@vmlab/core";
-import { createSystem as compose, type System, type Tunables } from "@vmlab/kernel";
-import { machineFactory, pmapFactory, vmFactory } from "./registry.js";
+import { createSystem as compose, type DiskTiming, type System, type Tunables } from "@vmlab/kernel";
+import { checkErrata } from "./errata.js";
+import { type Combination, machineFactory, pmapFactory, vmFactory } from "./registry.js";
 
 export interface NamedSystemOptions {
   machine: string;
@@ -13,25 +14,20 @@ export interface NamedSystemOptions {
   errata?: readonly string[];
   auditEveryOp?: boolean;
   tunables?: Partial<Tunables>;
+  /** File-system disk size (default 64 MiB). */
+  diskMiB?: number;
+  /** Swap device size (default: the RAM size; 0 = no swap). */
+  swapMiB?: number;
+  /** Disk timing and the interrupt injector's jitter, in cycles. */
+  disk?: Partial<DiskTiming>;
 }
-
-/** Errata known to the catalogue (none can be switched on until the errata issue lands). */
-export const KNOWN_ERRATA: readonly string[] = [];
 
 export function createSystem(opts: NamedSystemOptions): System {
   if (!opts || typeof opts !== "object") throw new ConfigError("options", opts, "an object with machine, pmap and vm");
   const machine = machineFactory(opts.machine);
   const pmap = pmapFactory(opts.pmap);
   const vm = vmFactory(opts.vm);
-  for (const id of opts.errata ?? []) {
-    if (!KNOWN_ERRATA.includes(id)) {
-      throw new ConfigError(
-        "errata",
-        id,
-        KNOWN_ERRATA.length ? `one of ${KNOWN_ERRATA.join(", ")}` : "no erratum yet (the catalogue is empty)",
-      );
-    }
-  }
+  checkErrata(opts.errata ?? [], { machine: opts.machine, pmap: opts.pmap, vm: opts.vm } as Combination);
   const spec = machine({
     ...(opts.memoryMiB !== undefined ? { memoryMiB: opts.memoryMiB } : {}),
     ...(opts.cpus !== undefined ? { cpus: opts.cpus } : {}),
@@ -44,5 +40,8 @@ export function createSystem(opts: NamedSystemOptions): System {
     ...(opts.errata !== undefined ? { errata: opts.errata } : {}),
     ...(opts.auditEveryOp !== undefined ? { auditEveryOp: opts.auditEveryOp } : {}),
     ...(opts.tunables !== undefined ? { tunables: opts.tunables } : {}),
+    ...(opts.diskMiB !== undefined ? { diskMiB: opts.diskMiB } : {}),
+    ...(opts.swapMiB !== undefined ? { swapMiB: opts.swapMiB } : {}),
+    ...(opts.disk !== undefined ? { disk: opts.disk } : {}),
   });
 }

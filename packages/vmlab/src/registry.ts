@@ -9,6 +9,7 @@ import { amd64 } from "@vmlab/hw-amd64";
 import { i386, i386Pae } from "@vmlab/hw-i386";
 import type { MachineOptions, MachineSpec, PmapFactory } from "@vmlab/machine";
 import { cranorPmap } from "@vmlab/pmap-cranor";
+import { freebsdPmap } from "@vmlab/pmap-freebsd";
 import { machPmap } from "@vmlab/pmap-mach";
 import { machVm } from "@vmlab/vm-mach";
 
@@ -25,6 +26,7 @@ export const MACHINES: Readonly<Record<MachineName, (o: MachineOptions) => Machi
 /** Pmaps implemented so far. */
 export const PMAPS: Readonly<Partial<Record<PmapName, () => PmapFactory>>> = {
   mach: machPmap,
+  freebsd: freebsdPmap,
   cranor: cranorPmap,
 };
 /** VM layers implemented so far. */

@@ -1,6 +1,6 @@
 /**
  * KernelServices for unit tests, from core's pieces: one CPU, one thread, panic throws
- * KernelPanic, spl is a no-op.
+ * KernelPanic, spl only records the level.
  */
 import {
   Counters,
@@ -25,9 +25,14 @@ export class TestKernel implements KernelServices {
   panicked: string | undefined;
   private readonly thread = { name: "test" };
   private ipl = 0;
+  /** Interrupt nesting depth: FakePagerIo runs completions with it raised. */
+  depth = 0;
+  private readonly errata: ReadonlySet<string>;
 
-  constructor(seed = 1) {
+  constructor(seed = 1, errata: readonly string[] = []) {
     this.prng = new Prng(seed);
+    this.errata = new Set(errata);
+    this.trace.clock = { cycles: () => 0, cpu: () => 0, depth: () => this.depth };
     this.witness = new Witness({ curthread: () => this.thread, panic: (m) => this.panic(m), trace: this.trace });
   }
 
@@ -35,8 +40,8 @@ export class TestKernel implements KernelServices {
     this.panicked ??= `panic: ${msg}`;
     throw new KernelPanic(msg);
   }
-  erratum(): boolean {
-    return false;
+  erratum(id: string): boolean {
+    return this.errata.has(id);
   }
   curcpu(): number {
     return 0;

@@ -1,5 +1,5 @@
 /**
- * A software pmap for testing the VM layer alone: translations are (pmap, va) → {page, prot,
+ * A software pmap for testing a VM layer alone: translations are (pmap, va) → {page, prot,
  * wired} in Maps, with a reverse map per page (so pageProtect and the reference/modify bits
  * work), and page contents are byte arrays keyed by physical address. Memory that was never
  * zeroed or copied reads as 0xa5 garbage, so a missing zero-fill shows.
@@ -275,6 +275,17 @@ export class FakePmapModule implements PmapModule {
   copyPage(src: VmPage, dst: VmPage): void {
     const from = this.mem.get(src.pa);
     this.mem.set(dst.pa, from ? from.slice() : new Uint8Array(PAGE_SIZE).fill(GARBAGE));
+  }
+
+  /** The bytes of the frame at `pa` (a copy); never-written frames read as garbage. */
+  readPage(pa: PAddr): Uint8Array {
+    const buf = this.mem.get(pa - (pa % PAGE_SIZE));
+    return buf ? buf.slice() : new Uint8Array(PAGE_SIZE).fill(GARBAGE);
+  }
+
+  /** Replace the bytes of the frame at `pa` (DMA into memory). */
+  writePage(pa: PAddr, bytes: Uint8Array): void {
+    this.mem.set(pa - (pa % PAGE_SIZE), bytes.slice(0, PAGE_SIZE));
   }
 
   read8(pa: PAddr): number {
