@@ -7,7 +7,11 @@ import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import { Command } from "commander";
 import { combinations } from "vmlab";
+import { DEFAULT_SCALE, DEFAULT_SEED, runBenchCommand } from "./bench.js";
 import { runDemo } from "./demo.js";
+import { type ErrataCliOptions, runErrataCommand } from "./errata.js";
+import { runExplore } from "./explore.js";
+import { type MatrixCommandOptions, runMatrixCommand } from "./matrix.js";
 import { runWorkload } from "./run.js";
 
 export let out: (s: string) => void = (s) => process.stdout.write(`${s}\n`);
@@ -182,3 +186,58 @@ program
       out(t.toString());
     },
   );
+
+program
+  .command("bench")
+  .description("the comparative benchmark: every workload on the chosen combinations, with reports")
+  .option("--machine <name>", "i386 | i386-pae | amd64 | all", "all")
+  .option("--pmap <name>", "mach | freebsd | cranor | all", "all")
+  .option("--vm <name>", "mach | uvm | freebsd | all", "all")
+  .option("--workloads <list>", `comma-separated, of ${WORKLOADS.map((w) => w.name).join(", ")} (default: all)`)
+  .option("--scale <n>", "workload size multiplier", int, DEFAULT_SCALE)
+  .option("--seed <n>", "PRNG seed", int, DEFAULT_SEED)
+  .option("--json", "print the report as JSON (same numbers as the files)")
+  .option("--out <dir>", "write index.html, results.json and summary.md there")
+  .option("--no-audit", "skip the layer audits at sample points and after each workload")
+  .option("--update-docs <file>", "replace the generated section of a Markdown page with the summary")
+  .action(async (o: Parameters<typeof runBenchCommand>[0]) => {
+    await runBenchCommand(o, out);
+  });
+
+program
+  .command("explore")
+  .description("build the browser explorer and serve it locally (the simulation runs in the page)")
+  .option("--port <n>", "port to serve on (0: any free port)", int, 5173)
+  .option("--host <addr>", "address to listen on", "127.0.0.1")
+  .option("--no-build", "serve the last build (apps/explorer/dist) without rebuilding")
+  .action(async (o: { port: number; host: string; build: boolean }) => {
+    await runExplore(o, out);
+  });
+
+program
+  .command("matrix")
+  .description("the conformance matrix: every combination × properties, scenarios, pressure, smp, errata detection")
+  .option("--quick", "the CI size (default)")
+  .option("--full", "the full size")
+  .option("--seed <n>", "seed of the first run", int)
+  .option("--combos <list>", "only these combinations, comma-separated machine/pmap/vm")
+  .option("--suites <list>", "only these suites: properties, scenarios, pressure, smp, errata-detection")
+  .option("--shard <i/n>", "run shard i of n (0-based) of combinations × seeds; join shards with --merge")
+  .option("--errata <ids>", "switch these errata on in every system")
+  .option("--json", "print the result as JSON (API.md shape)")
+  .option("--merge <files...>", "join shard results (JSON files) instead of running")
+  .option("--replay <token>", "rerun one failure from its replay token")
+  .action(async (o: MatrixCommandOptions) => {
+    await runMatrixCommand(o, out);
+  });
+
+program
+  .command("errata [id]")
+  .description("the historic errata: the catalogue, or one erratum's reproducer with it on and off")
+  .option("--run", "run every reproducer (default when an id is given)")
+  .option("--trace", "print the trace around each failure")
+  .option("--json", "machine-readable output (API.md shape)")
+  .action((id: string | undefined, o: ErrataCliOptions) => {
+    const reports = runErrataCommand(id, o, out);
+    if (reports.some((r) => r.runs.some((x) => x.reproduced !== x.enabled))) process.exitCode = 1;
+  });

@@ -85,6 +85,8 @@ export class ShmTable {
     intArg(call, shmid);
     const s = shmid >= 0 ? this.segs[shmid & 0xffff] : undefined;
     if (!s || this.idOf(s) !== shmid) fail(call, "EINVAL", `no segment ${shmid}`);
+    // shm_find_segment_by_shmid: a segment marked removed is no longer found.
+    if (s.removed) fail(call, "EINVAL", `segment ${shmid} was removed`);
     return s;
   }
 

@@ -11,6 +11,7 @@ import {
   KERN_PROTECTION_FAILURE,
   KERN_RESOURCE_SHORTAGE,
   KERN_SUCCESS,
+  PAGE_SIZE,
   Prot,
   SignalError,
   truncPage,
@@ -42,10 +43,17 @@ export function userFault(k: Kernel, p: Proc, cpu: Cpu, va: number, acc: number,
   const page = truncPage(va);
   k.services.trace.emit("trap", "pagefault", { va: page, code: cpu.faultErrorCode, cpu: cpu.id });
   // 4.4BSD trap.c: page-table pages live in the process's own map; fault them in first and wire them.
-  for (const ptva of k.pmap.missingPageTables(space.pmap, page)) {
+  const ptvas = k.pmap.missingPageTables(space.pmap, page);
+  for (const ptva of ptvas) {
     if (!k.faultPageTable(space, ptva)) throw new SignalError("SIGSEGV", "SEGV_MAPERR", va);
   }
   let rv = k.vm.fault(space, page, accessProt(acc));
+  // Erratum netbsd-1997-stale-pv (docs/errata.md): the pre-fault wiring is dropped as soon as the
+  // fault is done (vm_map_pageable(map, v, round_page(v+1), TRUE)), so the page-table page is
+  // pageable while it still maps the page just entered. The fix is to keep it wired.
+  if (rv === KERN_SUCCESS && ptvas.length > 0 && k.services.erratum("netbsd-1997-stale-pv")) {
+    for (const ptva of ptvas) k.vm.unwire(space, ptva, PAGE_SIZE, "system");
+  }
   // Out of memory with nothing left to page out: kill the largest process and retry; if that is
   // this one, oomKill throws its SIGKILL.
   for (let kills = 0; rv === KERN_RESOURCE_SHORTAGE && kills < 8 && k.sched.oomKill(p); kills++) {

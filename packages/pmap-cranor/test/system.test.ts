@@ -55,8 +55,9 @@ function signal(fn: () => unknown): SignalError {
   throw new Error("expected a signal");
 }
 
-const RUNS = Number(process.env.VMLAB_RUNS ?? 200);
-const COMMANDS = Number(process.env.VMLAB_COMMANDS ?? 50);
+// A per-package smoke size; long campaigns run through `vmlab matrix --full` (docs/matrix.md).
+const RUNS = Number(process.env.VMLAB_RUNS ?? 25);
+const COMMANDS = Number(process.env.VMLAB_COMMANDS ?? 40);
 const SEED = Number(process.env.VMLAB_SEED ?? 0x5eed);
 
 describe.each(MACHINES)("whole system on %s: Cranor pmap × Mach VM", (name, machine) => {

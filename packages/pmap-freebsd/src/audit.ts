@@ -314,7 +314,7 @@ function auditChunks(m: FreebsdModule, all: FreebsdPmap[], listed: Set<PvEntry>)
     }
   }
   if (inUse !== pv.pvEntryCount) fail("pv-chunks", `pv_entry_count ${pv.pvEntryCount}, chunks have ${inUse} in use`);
-  if (!pv.useDmap && pv.vafreeCount() + owned.size !== pv.maxChunks) {
+  if (!pv.useDmap && !pv.dynamicKva && pv.vafreeCount() + owned.size !== pv.maxChunks) {
     fail(
       "pv-chunks",
       `pv_vafree has ${pv.vafreeCount()} VAs and ${owned.size} chunks exist, pv_maxchunks ${pv.maxChunks}`,

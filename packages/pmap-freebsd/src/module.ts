@@ -42,6 +42,8 @@ const { hex, PAGE_SIZE, Prot } = core;
 const SPLVM = core.IPL.VM;
 const { ACC_READ, ACC_WRITE, PG_A, PG_G, PG_M, PG_PS, PG_RW, PG_V, pteFrame, pteHi, pteLo } = hw;
 const MiB = 1024 * 1024;
+/** Items of kmapentzone per page: PAGE_SIZE / sizeof(struct vm_map_entry) (64 bytes, i386 6.x). */
+const KMAPENT_PER_PAGE = PAGE_SIZE / 64;
 const NO_TABLES: VAddr[] = [];
 
 /** Options of `freebsdPmap()`. */
@@ -64,6 +66,18 @@ export class FreebsdModule implements PmapModule {
   /** pvh global lock (the pv lists). */
   readonly pvhLock: RwLock;
   readonly allpmapsLock: Mutex;
+  /**
+   * kernel_map's lock (vm_map_lock of a system map: a mutex of witness type "system map"),
+   * modelled here for the kernel_map calls this pmap makes itself — kmem_alloc / kmem_free of
+   * page directories and, under erratum freebsd-2006-pvchunk-kva-recursion, the pv chunks' KVA.
+   */
+  readonly kernelMapLock: Mutex;
+  /**
+   * Free items of the kernel map-entry zone (kmapentzone, "KMAP ENTRY"): vm_map_insert on
+   * kernel_map takes one, vm_map_delete gives it back, an empty zone gets a page from
+   * kmem_malloc (pmap_enter into the kernel pmap). Used only by the 2006 erratum's path.
+   */
+  kmapentFree = 0;
   /** allpmaps: every user pmap not yet released. */
   readonly pmaps = new Set<FreebsdPmap>();
   /** pv_table: md_page of each 2/4 MiB physical frame (pa_to_pvh), made on first use. */
@@ -115,6 +129,7 @@ export class FreebsdModule implements PmapModule {
     this.win = new Window(machine, L, kernel);
     this.pvhLock = kernel.rwlock("pvh global");
     this.allpmapsLock = kernel.mutex("allpmaps");
+    this.kernelMapLock = kernel.mutex("kernel_map", { type: "system map" });
     const pvEntryMax = opts.pvEntryMax ?? (opts.shpgperproc ?? 200) * (opts.maxproc ?? 64) + machine.memory.frames;
     this.pv = new PvChunks(L, { pvEntryMax }, kernel, {
       qenter: (va, pa) => this.kenter(va, pa, Prot.Read | Prot.Write),
@@ -123,6 +138,8 @@ export class FreebsdModule implements PmapModule {
       store: (va, v) => this.win.store(machine.curcpu, va, v),
       vtopte: (va) => this.win.ptw.pteVa(va),
       dmap: (pa) => this.win.dmapVa(pa),
+      kmemAllocNofault: () => this.kmemAllocNofault(),
+      kmemFreeKva: (va) => this.kmemFreeKva(va),
     });
     const n = machine.cpus.length;
     this.allCpus = n >= 32 ? -1 : (1 << n) - 1;
@@ -242,11 +259,87 @@ export class FreebsdModule implements PmapModule {
   init(host: PmapHost): void {
     this.hostRef = host;
     this.pv.init(host);
+    if (this.pv.dynamicKva) this.kmapentPrealloc();
     this.kernel.trace.emit("pmap", "init", {
       pv_entry_max: this.pv.pvEntryMax,
       pv_maxchunks: this.pv.maxChunks,
       pg_ps_enabled: this.pgPsEnabled ? 1 : 0,
     });
+  }
+
+  // ------------------------------------------------------------------ kernel_map (the pmap's calls into it)
+
+  /** kmem_alloc(kernel_map, size): the VM's kmem_alloc under vm_map_lock(kernel_map). */
+  private kmemAlloc(bytes: number): VAddr {
+    this.kernelMapLock.lock("kmem_alloc");
+    const va = this.host.kmemAlloc(bytes);
+    this.kernelMapLock.unlock("kmem_alloc");
+    return va;
+  }
+
+  /** kmem_free(kernel_map, va, size): vm_map_remove under vm_map_lock(kernel_map). */
+  private kmemFree(va: VAddr, bytes: number): void {
+    this.kernelMapLock.lock("kmem_free");
+    this.host.kmemFree(va, bytes);
+    this.kernelMapLock.unlock("kmem_free");
+  }
+
+  /**
+   * uma_prealloc(kmapentzone) at boot (vm_map_startup): one page of map entries from the boot
+   * allocator, mapped with pmap_kenter (no pv entry). Erratum path only.
+   */
+  private kmapentPrealloc(): void {
+    const host = this.host;
+    const pg = host.allocPage({ zero: true }) ?? this.kernel.panic("vm_map_startup: no page for KMAP ENTRY");
+    const va = host.kvaAlloc(PAGE_SIZE);
+    if (!(va > 0)) this.kernel.panic("vm_map_startup: no kva for KMAP ENTRY");
+    this.kenter(va, pg.pa, Prot.Read | Prot.Write);
+    this.kmapentFree += KMAPENT_PER_PAGE;
+  }
+
+  /**
+   * vm_map_entry_create(kernel_map): an item of kmapentzone. An empty zone gets a page as UMA's
+   * page_alloc does — kmem_malloc, which pmap_enters the page into the kernel pmap (and so needs a
+   * pv entry) while kernel_map is locked.
+   */
+  private vmMapEntryCreate(): void {
+    if (this.kmapentFree === 0) {
+      const host = this.host;
+      const pg = host.allocPage({ zero: true });
+      const va = pg === null ? 0 : host.kvaAlloc(PAGE_SIZE);
+      if (pg === null || !(va > 0)) this.kernel.panic("vm_map_entry_create: kernel resources exhausted");
+      this.kernelPmap.enter(va, pg, Prot.Read | Prot.Write, core.PMAP_WIRED | Prot.Write);
+      this.kmapentFree += KMAPENT_PER_PAGE;
+    }
+    this.kmapentFree--;
+  }
+
+  /**
+   * kmem_alloc_nofault(kernel_map, PAGE_SIZE) as get_pv_entry called it in April 2006 (erratum
+   * freebsd-2006-pvchunk-kva-recursion): vm_map_lock(kernel_map) — with the pmap and pv locks
+   * held, the reversal of kernel_map → pmap — then vm_map_findspace + vm_map_insert, whose new
+   * map entry may need a page entered into the kernel pmap. 0 when kernel_map is full.
+   */
+  kmemAllocNofault(): VAddr {
+    this.kernelMapLock.lock("kmem_alloc_nofault");
+    this.vmMapEntryCreate();
+    const va = this.host.kvaAlloc(PAGE_SIZE);
+    if (!(va > 0)) this.kmapentFree++;
+    this.kernelMapLock.unlock("kmem_alloc_nofault");
+    return Math.max(va, 0);
+  }
+
+  /**
+   * kmem_free(kernel_map, va, PAGE_SIZE) as free_pv_entry called it in April 2006: vm_map_lock,
+   * vm_map_delete — pmap_remove(kernel_pmap, va, va + PAGE_SIZE) on the entry's range, back into
+   * the pmap whose locks the caller holds — and vm_map_entry_dispose.
+   */
+  kmemFreeKva(va: VAddr): void {
+    this.kernelMapLock.lock("kmem_free");
+    this.kernelPmap.remove(va, va + PAGE_SIZE);
+    this.host.kvaFree(va, PAGE_SIZE);
+    this.kmapentFree++;
+    this.kernelMapLock.unlock("kmem_free");
   }
 
   // ------------------------------------------------------------------ pmap_pinit / pmap_release
@@ -284,7 +377,7 @@ export class FreebsdModule implements PmapModule {
     } else {
       this.kernel.splx(s);
       const n = L.npgptd;
-      const va = host.kmemAlloc(n * PAGE_SIZE);
+      const va = this.kmemAlloc(n * PAGE_SIZE);
       if (!(va > 0)) return this.kernel.panic("pmap_pinit: kernel_map out of virtual space!");
       const pdptVa = n === 4 ? this.allocPdpt() : 0;
       this.kernel.splraise(SPLVM);
@@ -386,7 +479,7 @@ export class FreebsdModule implements PmapModule {
     const host = this.host;
     if (pm.pml4Pg !== null) host.freePage(pm.pml4Pg);
     else {
-      host.kmemFree(pm.pdirVa, this.L.npgptd * PAGE_SIZE);
+      this.kmemFree(pm.pdirVa, this.L.npgptd * PAGE_SIZE);
       if (pm.pdptVa !== 0) host.kmemFree(pm.pdptVa, PAGE_SIZE);
     }
     pm.released = true;

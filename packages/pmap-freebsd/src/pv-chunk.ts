@@ -18,6 +18,14 @@
  *   (`pv_chunkbase`, `pv_maxchunks` pages) with the free list threaded through the block's empty
  *   PTEs (`pv_vafree`: each free slot's PTE holds the next free VA, PG_V never set); amd64 uses the
  *   direct map (PHYS_TO_DMAP of the chunk page). The choice is made in pvChunkKvaAlloc/Free only.
+ * - Erratum `freebsd-2006-pvchunk-kva-recursion` (i386, seed 003): the first i386 chunk commit
+ *   (April 2006) instead took each chunk's VA from kernel_map (kmem_alloc_nofault) and gave it
+ *   back (kmem_free) when the chunk was freed — while the pmap lock and the pv lock were held.
+ *   Those calls lock kernel_map and allocate / free vm_map entries, and kmem_free's vm_map_delete
+ *   calls pmap_remove on the kernel pmap: the lock order reversal (pmap → kernel_map against
+ *   kernel_map → pmap) and the recursion into the pmap. Peter Wemm's "Interim fix" (28 Apr 2006)
+ *   went back to one fixed reservation; `PvChunkHost.kmemAllocNofault / kmemFreeKva` model the
+ *   kernel_map side.
  */
 import type { Counter, KernelServices, PAddr, PmapHost, VAddr, VmPage } from "@vmlab/core";
 import * as core from "@vmlab/core";
@@ -91,7 +99,14 @@ export interface PvChunkHost {
   vtopte(va: VAddr): VAddr;
   /** PHYS_TO_DMAP (amd64). */
   dmap(pa: PAddr): VAddr;
+  /** kmem_alloc_nofault(kernel_map, PAGE_SIZE): one page of KVA from kernel_map (erratum path). */
+  kmemAllocNofault(): VAddr;
+  /** kmem_free(kernel_map, va, PAGE_SIZE): vm_map_remove of it (erratum path). */
+  kmemFreeKva(va: VAddr): void;
 }
+
+/** The erratum that puts the 2006 dynamic chunk-KVA path back (docs/errata.md). */
+export const ERRATUM_PVCHUNK_KVA = "freebsd-2006-pvchunk-kva-recursion";
 
 export interface PvTunables {
   /** pv_entry_max (rounded up to a multiple of _NPCPV). */
@@ -115,6 +130,11 @@ export class PvChunks {
   vafree: VAddr = 0;
   /** amd64: chunks come from the direct map (no KVA block). */
   readonly useDmap: boolean;
+  /**
+   * i386 with erratum freebsd-2006-pvchunk-kva-recursion: each chunk's VA from kernel_map
+   * (kmem_alloc_nofault) and back to it (kmem_free) — no fixed block, no pv_vafree.
+   */
+  readonly dynamicKva: boolean;
   private hostRef: PmapHost | null = null;
   private warned = false;
   readonly cAlloc: Counter;
@@ -139,6 +159,7 @@ export class PvChunks {
     this.highWater = Math.floor((9 * this.pvEntryMax) / 10);
     this.maxChunks = this.pvEntryMax / n;
     this.useDmap = L.machine === "amd64";
+    this.dynamicKva = !this.useDmap && kernel.erratum(ERRATUM_PVCHUNK_KVA);
     const c = kernel.counters;
     this.cAlloc = c.counter("pmap.pv.alloc");
     this.cFree = c.counter("pmap.pv.free");
@@ -151,7 +172,7 @@ export class PvChunks {
   /** pmap_init's part: pv_chunkbase = kmem_alloc_nofault(PAGE_SIZE * pv_maxchunks), ptelist init. */
   init(host: PmapHost): void {
     this.hostRef = host;
-    if (this.useDmap) return;
+    if (this.useDmap || this.dynamicKva) return;
     const va = host.kvaAlloc(this.maxChunks * PAGE_SIZE);
     if (!(va > 0)) this.kernel.panic("pmap_init: not enough kvm for pv chunks");
     this.chunkBase = va;
@@ -191,21 +212,26 @@ export class PvChunks {
   }
 
   /**
-   * The chunk-KVA allocator in one place (the hook where an older, dynamic kernel_map path would go):
-   * a VA from pv_vafree on i386, PHYS_TO_DMAP(pa) on amd64. 0 when the block is exhausted.
+   * The chunk-KVA allocator in one place: a VA from pv_vafree on i386, PHYS_TO_DMAP(pa) on amd64;
+   * under the 2006 erratum kmem_alloc_nofault(kernel_map, PAGE_SIZE), called with the pmap and pv
+   * locks held. 0 when none can be had.
    */
   pvChunkKvaAlloc(pa: PAddr): VAddr {
-    return this.useDmap ? this.mm.dmap(pa) : this.ptelistAlloc();
+    if (this.useDmap) return this.mm.dmap(pa);
+    if (this.dynamicKva) return this.mm.kmemAllocNofault();
+    return this.ptelistAlloc();
   }
 
-  /** Whether a chunk VA could be had now (pv_vafree != 0). */
+  /** Whether a chunk VA could be had now (pv_vafree != 0; kernel_map is asked each time). */
   get kvaAvailable(): boolean {
-    return this.useDmap || this.vafree !== 0;
+    return this.useDmap || this.dynamicKva || this.vafree !== 0;
   }
 
-  /** Give a chunk's VA back. */
+  /** Give a chunk's VA back: pv_vafree, or (2006 erratum) kmem_free to kernel_map. */
   pvChunkKvaFree(va: VAddr): void {
-    if (!this.useDmap) this.ptelistFree(va);
+    if (this.useDmap) return;
+    if (this.dynamicKva) this.mm.kmemFreeKva(va);
+    else this.ptelistFree(va);
   }
 
   /** Free VAs in the block (audit, tests). */

@@ -29,6 +29,7 @@ import {
   PG_M,
   PG_RW,
   PG_V,
+  type RecursiveWindow,
 } from "@vmlab/machine";
 import { auditMachPmap } from "./audit.js";
 import type { MachLayout } from "./layout.js";
@@ -73,6 +74,11 @@ export class MachPmapModule implements PmapModule {
   readonly cShootdown: Counter;
   private readonly cZero: Counter;
   private readonly cCopy: Counter;
+  /**
+   * The netbsd-1997-stale-pv erratum: removing a page-table page leaves what it maps (4.4BSD's
+   * pmap_remove), see MachPmap.removePte.
+   */
+  readonly stalePv: boolean;
   private hostRef: PmapHost | null = null;
   private nextId = 1;
 
@@ -106,6 +112,7 @@ export class MachPmapModule implements PmapModule {
     this.cShootdown = c.counter("pmap.shootdown");
     this.cZero = c.counter("pmap.zero_page");
     this.cCopy = c.counter("pmap.copy_page");
+    this.stalePv = kernel.erratum("netbsd-1997-stale-pv");
     this.kernelPmap = new MachPmap(this, 0, true);
   }
 
@@ -371,6 +378,7 @@ export class MachPmapModule implements PmapModule {
       pm.lock.lock("pmap_remove_all");
       const cpu = this.machine.curcpu;
       const w = this.win.select(cpu, pm);
+      this.checkPv(cpu, w, pm, va, "pmap_remove_all");
       const ea = w.pteVa(va);
       const lo = this.win.load(cpu, ea);
       const hi = this.wide ? this.win.load(cpu, ea + 4) : 0;
@@ -405,6 +413,7 @@ export class MachPmapModule implements PmapModule {
       pm.lock.lock("pmap_changebit");
       const cpu = this.machine.curcpu;
       const w = this.win.select(cpu, pm);
+      this.checkPv(cpu, w, pm, va, "pmap_changebit");
       const ea = w.pteVa(va);
       const lo = this.win.load(cpu, ea);
       if ((lo & clearLo) !== 0) was = true;
@@ -433,6 +442,22 @@ export class MachPmapModule implements PmapModule {
     return was;
   }
 
+  /**
+   * The old pmap's diagnostic on a pv walk (seed 002, port-i386 11/1997): pmap_pte finds no page
+   * table for a <pmap, va> of a page's pv list. Printed — a trace event here — and not fatal: the
+   * caller goes on to dereference the PTE (4.4BSD had no NULL check), and that supervisor access
+   * through the window is what faults (PteWindows.fault: panic "trap").
+   */
+  private checkPv(cpu: Cpu, w: RecursiveWindow, pm: MachPmap, va: VAddr, fn: string): void {
+    if (this.win.tablesPresent(cpu, w, va) === 0) return;
+    this.kernel.trace.emit("pmap", "bad_pv", {
+      fn,
+      pmap: pm.id,
+      va,
+      message: `Bad PV entry discovered: pmap=${pm.id}, va=${hex(va)}\n  NO page-table!`,
+    });
+  }
+
   /** pmap_testbit: the saved attribute, then every mapping's PTE. */
   private testbit(pg: VmPage, bit: number): boolean {
     const pv = this.pv;
@@ -443,6 +468,7 @@ export class MachPmapModule implements PmapModule {
     for (let e: PvEntry | null = pv.head(pg); !found && e !== null && e.pmap !== null; e = e.next) {
       const cpu = this.machine.curcpu;
       const w = this.win.select(cpu, e.pmap as MachPmap);
+      this.checkPv(cpu, w, e.pmap as MachPmap, e.va, "pmap_testbit");
       if ((this.win.load(cpu, w.pteVa(e.va)) & bit) !== 0) found = true;
     }
     this.pvLock.unlock("pmap_testbit");
@@ -485,6 +511,7 @@ export class MachPmapModule implements PmapModule {
       pm.lock.lock("pmap_ts_referenced");
       const cpu = this.machine.curcpu;
       const w = this.win.select(cpu, pm);
+      this.checkPv(cpu, w, pm, e.va, "pmap_ts_referenced");
       const ea = w.pteVa(e.va);
       const lo = this.win.load(cpu, ea);
       if ((lo & PG_A) !== 0) {

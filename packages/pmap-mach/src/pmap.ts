@@ -32,6 +32,8 @@ const { frameOf, hiOf, loOf, PG_NX, PG_PVLIST, PG_W } = pte;
 
 /** More pages than this in one call: flush the whole TLB instead of INVLPG per page. */
 export const SHOOTDOWN_BATCH = 16;
+/** Seed 000: with it, a new user mapping is entered in the 1995 order (enter1995). */
+const APTD_ERRATUM = "freebsd-1996-aptd-interrupt";
 
 export class MachPmap implements Pmap {
   residentCount = 0;
@@ -81,6 +83,10 @@ export class MachPmap implements Pmap {
     m.cEnter.value++;
     this.checkVa(va, "pmap_enter");
     const wired = (flags & PMAP_WIRED) !== 0;
+    if (!this.isKernel && va < m.uptMin && m.kernel.erratum(APTD_ERRATUM)) {
+      const r = this.enter1995(va, pg, prot, wired, (flags & PMAP_CANFAIL) !== 0);
+      if (r !== undefined) return r;
+    }
     for (;;) {
       if (!m.pv.reserve(m.host, pg, this, va, (flags & PMAP_CANFAIL) !== 0)) return false;
       const s = m.kernel.splraise(SPLVM);
@@ -101,6 +107,42 @@ export class MachPmap implements Pmap {
       if (ok) break;
       if (missing !== 0) this.faultPageTables(va);
     }
+    m.pv.reclaim(m.host);
+    return true;
+  }
+
+  /**
+   * pmap_enter of a new user mapping in the 4.4BSD / FreeBSD 2.x order (erratum
+   * freebsd-1996-aptd-interrupt): `pte = pmap_pte(pmap, va)` — for a pmap that is not current,
+   * through APTmap after switching the alternate slot — with no spl and no lock; only the pv
+   * insertion runs at splimp/splvm; then `*pte = npte` through the address found before. A bio
+   * interrupt delivered in between (at any access, or at the splx that ends the pv insertion)
+   * whose biodone runs pmap_page_protect switches the slot to another pmap: the store lands in
+   * that pmap's page table and this one never gets its mapping. undefined: not the simple case
+   * (tables missing, or a mapping already there) — the caller's path handles it.
+   */
+  private enter1995(va: VAddr, pg: VmPage, prot: number, wired: boolean, canFail: boolean): boolean | undefined {
+    const m = this.m;
+    if (!m.pv.reserve(m.host, pg, this, va, canFail)) return false;
+    const cpu = m.machine.curcpu;
+    const w = m.win.select(cpu, this);
+    if (m.win.tablesPresent(cpu, w, va) !== 0) return undefined;
+    const ea = w.pteVa(va);
+    if ((m.win.load(cpu, ea) & PG_V) !== 0) return undefined;
+    let bits = PG_V | PG_PVLIST;
+    let nhi = hiOf(pg.pa);
+    if (va < m.userMax) bits |= PG_U;
+    if ((prot & PROT_WRITE) !== 0) bits |= PG_RW;
+    if (m.hasNx && (prot & PROT_EXEC) === 0) nhi = (nhi | PG_NX) >>> 0;
+    if (wired) bits |= PG_W;
+    const s = m.kernel.splraise(SPLVM);
+    m.pvLock.lock("pmap_enter");
+    m.pv.insert(pg, this, va);
+    this.residentCount++;
+    if (wired) this.wiredCount++;
+    m.pvLock.unlock("pmap_enter");
+    m.kernel.splx(s);
+    this.writeEntry(cpu, ea, loOf(pg.pa, bits), nhi);
     m.pv.reclaim(m.host);
     return true;
   }
@@ -239,13 +281,18 @@ export class MachPmap implements Pmap {
   /**
    * Destroy one valid mapping (locks held). If va is a page-table page, whatever is still mapped
    * through it is removed first (bottom-up), so no pv entry or count is left behind pointing
-   * under a table that is gone; 4.4BSD relied on the VM having removed those already.
+   * under a table that is gone. 4.4BSD / NetBSD ≤1.3 only zeroed the entry: they relied on the
+   * wiring trap.c put on page-table pages to keep the VM from ever taking one that still maps
+   * pages. With the netbsd-1997-stale-pv erratum that wiring is dropped early (kernel trap.c),
+   * and the old shortcut is back: the pv entries under the table outlive it (seed 002).
    */
   removePte(cpu: Cpu, w: RecursiveWindow, va: VAddr, ea: number, lo: number, hi: number): void {
     const m = this.m;
     if (!this.isKernel && va >= m.uptMin) {
-      const sub = m.tableTarget(va);
-      this.removeRange(cpu, w, sub, sub + m.tableSpan);
+      if (!m.stalePv) {
+        const sub = m.tableTarget(va);
+        this.removeRange(cpu, w, sub, sub + m.tableSpan);
+      }
       this.ptpGen++;
     }
     m.win.store(cpu, ea, 0);

@@ -17,7 +17,7 @@
  * flushes when that differs even if the slot in memory already holds the right value.
  */
 
-import { type Counter, hex, type KernelServices } from "@vmlab/core";
+import type { Counter, KernelServices } from "@vmlab/core";
 import type { Cpu, Machine } from "@vmlab/machine";
 import * as hw from "@vmlab/machine";
 import type { MachLayout } from "./layout.js";
@@ -26,6 +26,10 @@ import * as pte from "./pte.js";
 // Module-local copies of hot constants (see pmap.ts).
 const { PG_RW, PG_V } = hw;
 const { PG_FRAME_HI, PG_FRAME_LO } = pte;
+
+/** NetBSD i386 trap types (machine/trap.h): T_PROTFLT and T_PAGEFLT. */
+const T_PROTFLT = 4;
+const T_PAGEFLT = 6;
 
 /** What the windows need to know about a pmap. */
 export interface WindowPmap {
@@ -97,10 +101,22 @@ export class PteWindows {
     if (!cpu.store32(va, v, false)) this.fault(cpu, va);
   }
 
+  /**
+   * A supervisor-mode access of the pmap faulted: no pcb_onfault covers pmap code, so trap()
+   * takes its `we_re_toast` path (NetBSD 1.x sys/arch/i386/i386/trap.c): print "fatal <trap
+   * type> in supervisor mode" and the trap frame line, then panic("trap"). The console lines are
+   * trace events (the simulator has no eip/cs/eflags: the line keeps type, code, cr2 and the
+   * CPU's interrupt level as cpl); the panic keeps NetBSD's "trap" first, with the cause after it.
+   * The windows never fault while the tables are consistent — the netbsd-1997-stale-pv erratum
+   * (a pv entry under a page-table page the pagedaemon took away) is how one does.
+   */
   private fault(cpu: Cpu, va: number): never {
-    return this.kernel.panic(
-      `pmap: page-table window fault at ${hex(va)} (cpu ${cpu.id}, error ${hex(cpu.faultErrorCode)})`,
-    );
+    const gp = cpu.faultVector === hw.VEC_GP;
+    const type = gp ? T_PROTFLT : T_PAGEFLT;
+    const what = `fatal ${gp ? "protection fault" : "page fault"} in supervisor mode`;
+    const frame = `trap type ${type} code ${cpu.faultErrorCode.toString(16)} cr2 ${va.toString(16)} cpl ${cpu.ipl.toString(16)}`;
+    this.kernel.trace.emit("trap", "fatal", { message: what, frame, cpu: cpu.id, va });
+    return this.kernel.panic(`trap: ${what} (${frame})`);
   }
 
   /**

@@ -1,7 +1,7 @@
 /** createSystem by name (API.md "Composing a system"). */
 import { ConfigError } from "@vmlab/core";
 import { createSystem as compose, type DiskTiming, type System, type Tunables } from "@vmlab/kernel";
-import { checkErrata } from "./errata.js";
+import { checkErrata } from "./errata/index.js";
 import { type Combination, machineFactory, pmapFactory, vmFactory } from "./registry.js";
 
 export interface NamedSystemOptions {

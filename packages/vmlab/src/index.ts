@@ -4,7 +4,18 @@
  */
 export * from "@vmlab/core";
 export type { Process, System, SystemConfig, Thread, Tunables } from "@vmlab/kernel";
-export { createSystem, KNOWN_ERRATA, type NamedSystemOptions } from "./create.js";
+export { benchSystem, type RunBenchOptions, runBench, selectCombinations } from "./bench.js";
+export { createSystem, type NamedSystemOptions } from "./create.js";
+export {
+  type Erratum,
+  type ErratumReport,
+  type ErratumRun,
+  errata,
+  KNOWN_ERRATA,
+  knownErrata,
+  registerErratum,
+} from "./errata/index.js";
+export { MATRIX_SUITES, type MatrixOptions, type MatrixResult, mergeMatrix, parseShard, runMatrix } from "./matrix.js";
 export {
   type Combination,
   combinations,
@@ -18,3 +29,12 @@ export {
   type VmName,
   vmFactory,
 } from "./registry.js";
+export {
+  newContext,
+  runSteps,
+  type Scenario,
+  type ScenarioContext,
+  type ScenarioOutcome,
+  type Step,
+  step,
+} from "./scenario.js";

@@ -11,7 +11,9 @@ import type { MachineOptions, MachineSpec, PmapFactory } from "@vmlab/machine";
 import { cranorPmap } from "@vmlab/pmap-cranor";
 import { freebsdPmap } from "@vmlab/pmap-freebsd";
 import { machPmap } from "@vmlab/pmap-mach";
+import { freebsdVm } from "@vmlab/vm-freebsd";
 import { machVm } from "@vmlab/vm-mach";
+import { uvm } from "@vmlab/vm-uvm";
 
 export type MachineName = "i386" | "i386-pae" | "amd64";
 export type PmapName = "mach" | "freebsd" | "cranor";
@@ -30,7 +32,11 @@ export const PMAPS: Readonly<Partial<Record<PmapName, () => PmapFactory>>> = {
   cranor: cranorPmap,
 };
 /** VM layers implemented so far. */
-export const VMS: Readonly<Partial<Record<VmName, () => VmFactory>>> = { mach: machVm };
+export const VMS: Readonly<Partial<Record<VmName, () => VmFactory>>> = {
+  mach: machVm,
+  uvm: uvm,
+  freebsd: freebsdVm,
+};
 
 export interface Combination {
   machine: MachineName;

@@ -7,9 +7,9 @@
  * `vmlab errata --json` (API.md).
  */
 import { ConfigError } from "@vmlab/core";
-import { createSystem } from "./create.js";
-import { type Combination, combinations } from "./registry.js";
-import { newContext, runSteps, type Scenario, type ScenarioOutcome } from "./scenario.js";
+import { createSystem } from "../create.js";
+import { type Combination, combinations } from "../registry.js";
+import { newContext, runSteps, type Scenario, type ScenarioOutcome } from "../scenario.js";
 
 export interface Erratum {
   readonly id: string;

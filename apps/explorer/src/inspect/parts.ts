@@ -1,0 +1,320 @@
+/**
+ * Read-only inspectors of the parts behind a System. The KPI (core's kpi.ts) has no inspection
+ * calls, so what a view needs beyond it — a pmap's CR3 and pv lists, a VM layer's map entries,
+ * objects and page ownership — is read from the part's own structures by a small adapter per
+ * part, checked by shape at run time. A part without an adapter (or whose shape changed) is shown
+ * as "not inspectable", never guessed at.
+ */
+import { Kernel } from "@vmlab/kernel";
+import type { System, VmPage } from "vmlab";
+
+// ------------------------------------------------------------------ processes and pmaps
+
+export interface ProcInfo {
+  readonly pid: number;
+  readonly state: string;
+  readonly pmapId: number;
+  /** CR3 of the process's pmap, when the pmap exposes it. */
+  readonly cr3: number | undefined;
+}
+
+export interface PmapInfo {
+  readonly id: number;
+  readonly kernel: boolean;
+  readonly cr3: number;
+  /** The process owning the pmap (undefined for the kernel pmap or a pmap with no process). */
+  readonly pid: number | undefined;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+
+/** The pmap's CR3 (both the Mach and Cranor pmaps keep it in `cr3`). */
+export function pmapCr3(pmap: unknown): number | undefined {
+  return pmap !== null && typeof pmap === "object" ? num((pmap as { cr3?: unknown }).cr3) : undefined;
+}
+
+/** A pmap whose tables are gone: flagged released, or no longer on the module's list of pmaps. */
+function released(sys: System, pmap: unknown): boolean {
+  if ((pmap as { released?: unknown }).released === true) return true;
+  const list = (sys.pmap as unknown as { pmaps?: unknown }).pmaps;
+  return list instanceof Set && pmap !== sys.pmap.kernelPmap && !list.has(pmap);
+}
+
+export function kernelOf(sys: System): Kernel | undefined {
+  return sys instanceof Kernel ? sys : undefined;
+}
+
+export function processes(sys: System): ProcInfo[] {
+  const k = kernelOf(sys);
+  if (!k) return [];
+  return [...k.procs.values()]
+    .filter((p) => p.state !== "reaped")
+    .map((p) => ({
+      pid: p.pid,
+      state: p.state,
+      pmapId: p.space.pmap.id,
+      // A released pmap's tables are freed memory: no CR3 to walk.
+      cr3: released(sys, p.space.pmap) ? undefined : pmapCr3(p.space.pmap),
+    }));
+}
+
+/** Every live pmap with a CR3: the kernel pmap, the module's pmap list, and every process's. */
+export function pmaps(sys: System): PmapInfo[] {
+  const byId = new Map<number, PmapInfo>();
+  const pidOf = new Map<number, number>();
+  for (const p of processes(sys)) pidOf.set(p.pmapId, p.pid);
+  const add = (pm: unknown, kernel: boolean) => {
+    const cr3 = pmapCr3(pm);
+    const id = num((pm as { id?: unknown }).id);
+    if (cr3 === undefined || id === undefined || byId.has(id)) return;
+    if (released(sys, pm)) return;
+    byId.set(id, { id, kernel, cr3, pid: pidOf.get(id) });
+  };
+  add(sys.pmap.kernelPmap, true);
+  const list = (sys.pmap as unknown as { pmaps?: unknown }).pmaps;
+  if (list instanceof Set) for (const pm of list) add(pm, pm === sys.pmap.kernelPmap);
+  const k = kernelOf(sys);
+  if (k) for (const p of k.procs.values()) if (p.state !== "reaped") add(p.space.pmap, false);
+  return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+/** The pid of the thread on each CPU (undefined: idle). */
+export function runningPids(sys: System): (number | undefined)[] {
+  const k = kernelOf(sys);
+  return sys.machine.cpus.map((_, i) => k?.running[i]?.proc.pid);
+}
+
+/** Names of the software (AVL) PTE bits per pmap: all three keep PG_W and their managed bit there. */
+export function softwareBits(pmapName: string): Readonly<Record<number, string>> {
+  switch (pmapName) {
+    case "mach":
+    case "cranor":
+      return { 512: "W", 1024: "PVLIST" };
+    case "freebsd":
+      return { 512: "W", 1024: "MANAGED" };
+    default:
+      return {};
+  }
+}
+
+// ------------------------------------------------------------------ pv lists
+
+export interface PvView {
+  readonly pmapId: number;
+  readonly va: number;
+  /** pv_ptp (Cranor): the page-table page holding the PTE. */
+  readonly ptp: number | undefined;
+  /** FreeBSD: an entry of the 2/4 MiB frame's list (pa_to_pvh), mapping a whole superpage at va. */
+  readonly superpage: boolean;
+}
+
+interface PvEntryShape {
+  next: PvEntryShape | null;
+  pmap?: { id: number } | null;
+  va: number;
+  ptp?: { pa: number } | null;
+  chunk?: { pmap: { id: number } | null };
+}
+
+function chain(head: PvEntryShape | null | undefined, superpage = false): PvView[] {
+  const out: PvView[] = [];
+  for (let e = head ?? null; e !== null && out.length < 4096; e = e.next) {
+    const pmap = e.pmap ?? e.chunk?.pmap ?? null; // FreeBSD: pv_to_chunk(pv)->pc_pmap
+    if (pmap === null) continue; // Mach's embedded head with no mapping
+    out.push({ pmapId: pmap.id, va: e.va, ptp: e.ptp ? e.ptp.pa : undefined, superpage });
+  }
+  return out;
+}
+
+/**
+ * The pv list of the managed page at `pa` as the pmap keeps it: Mach's pv_table slot (embedded
+ * head + chained entries), Cranor's pv_head in the page's md, FreeBSD's md.pv_list plus the
+ * superpage list of its 2/4 MiB frame. Undefined: not inspectable.
+ */
+export function pvList(sys: System, pa: number): PvView[] | undefined {
+  const pg = sys.vm.pageOf(pa);
+  if (!pg) return [];
+  const m = sys.pmap as unknown as { pv?: { heads?: unknown }; pvTable?: unknown; nbpdr?: unknown };
+  const md = pg.md as { list?: PvEntryShape | null; pvHead?: PvEntryShape | null } | null | undefined;
+  switch (sys.config.pmap) {
+    case "mach":
+      return Array.isArray(m.pv?.heads) ? chain((m.pv.heads as (PvEntryShape | undefined)[])[pg.index]) : undefined;
+    case "cranor":
+      if (md === undefined || md === null) return [];
+      return "list" in md ? chain(md.list) : undefined;
+    case "freebsd": {
+      if (!(m.pvTable instanceof Map) || typeof m.nbpdr !== "number") return undefined;
+      const pvh = m.pvTable.get(Math.floor(pa / m.nbpdr)) as { pvHead?: PvEntryShape | null } | undefined;
+      const small = md && "pvHead" in md ? chain(md.pvHead) : [];
+      return [...small, ...chain(pvh?.pvHead, true)];
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Frames holding pv entries (Mach and Cranor pv pages, FreeBSD pv chunks). Undefined: not inspectable. */
+export function pvFrames(sys: System): Set<number> | undefined {
+  const pv = (sys.pmap as unknown as { pv?: { pages?: unknown; byVa?: unknown } }).pv;
+  const holders = pv?.pages instanceof Set ? pv.pages : pv?.byVa instanceof Map ? pv.byVa.values() : undefined;
+  if (!holders) return undefined;
+  const out = new Set<number>();
+  for (const p of holders as Iterable<{ pg?: VmPage }>) if (p.pg) out.add(p.pg.pa);
+  return out;
+}
+
+// ------------------------------------------------------------------ the VM layer
+
+export type BackingKind = "object" | "sharemap" | "amap";
+
+export interface BackingNode {
+  readonly id: string;
+  readonly kind: BackingKind;
+  readonly label: string;
+  readonly detail: string;
+}
+
+export interface BackingEdge {
+  readonly from: string;
+  readonly to: string;
+  readonly label: string;
+}
+
+export interface EntryView {
+  readonly start: number;
+  readonly end: number;
+  readonly prot: number;
+  readonly maxProt: number;
+  readonly inheritance: number;
+  readonly wired: number;
+  readonly userWired: boolean;
+  readonly needsCopy: boolean;
+  readonly copyOnWrite: boolean;
+  /** Reserved by the kernel (the 4.4BSD UPT region). */
+  readonly system: boolean;
+  /** The node the entry points at (object, sharing map or amap). */
+  readonly backing: string | undefined;
+  readonly offset: number;
+}
+
+export interface AddressSpaceView {
+  readonly entries: readonly EntryView[];
+  readonly nodes: readonly BackingNode[];
+  readonly edges: readonly BackingEdge[];
+}
+
+// The Mach VM's structures, as far as the explorer reads them (vm_map.ts, vm_object.ts, vm_page.ts).
+interface MachObject {
+  id: number;
+  label: string;
+  refCount: number;
+  size: number;
+  pages: Map<number, unknown>;
+  shadow: MachObject | null;
+  shadowOffset: number;
+  pager: { type?: string } | null;
+}
+interface MachEntry {
+  start: number;
+  end: number;
+  object: MachObject | null;
+  shareMap: MachMap | null;
+  offset: number;
+  copyOnWrite: boolean;
+  needsCopy: boolean;
+  protection: number;
+  maxProtection: number;
+  inheritance: number;
+  wiredCount: number;
+  userWired: boolean;
+  system: boolean;
+}
+interface MachMap {
+  id: number;
+  refCount: number;
+  entries(): MachEntry[];
+}
+interface MachPageShape {
+  flags: number;
+  queue: number;
+  object: MachObject | null;
+}
+
+/** Whether the explorer has an inspector for this system's VM layer (maps, objects, page owners). */
+export function hasVmInspector(sys: System): boolean {
+  return isMachVm(sys);
+}
+
+function isMachVm(sys: System): boolean {
+  const vm = sys.vm as unknown as { spaces?: unknown; pages?: unknown };
+  return sys.vm.name === "mach" && vm.spaces instanceof Set && typeof vm.pages === "object";
+}
+
+function machMapOf(sys: System, pid: number): MachMap | undefined {
+  const p = kernelOf(sys)?.procs.get(pid);
+  const map = (p?.space as unknown as { map?: MachMap } | undefined)?.map;
+  return map && typeof map.entries === "function" ? map : undefined;
+}
+
+/** The address space of process `pid`: map entries and what backs them (objects, shadow chains, sharing maps). */
+export function addressSpace(sys: System, pid: number): AddressSpaceView | string {
+  if (!isMachVm(sys)) return `no inspector for the '${sys.vm.name}' VM layer's maps yet`;
+  const map = machMapOf(sys, pid);
+  if (!map) return `pid ${pid}: no map`;
+  const nodes = new Map<string, BackingNode>();
+  const edges: BackingEdge[] = [];
+  const objectNode = (o: MachObject): string => {
+    const id = `obj:${o.id}`;
+    if (nodes.has(id)) return id;
+    const pager = o.pager?.type ? `, ${o.pager.type} pager` : "";
+    nodes.set(id, {
+      id,
+      kind: "object",
+      label: `object ${o.id} (${o.label})`,
+      detail: `ref ${o.refCount}, ${o.pages.size} resident, ${o.size / 4096} pages${pager}`,
+    });
+    if (o.shadow) edges.push({ from: id, to: objectNode(o.shadow), label: `shadow +0x${o.shadowOffset.toString(16)}` });
+    return id;
+  };
+  const shareNode = (m: MachMap): string => {
+    const id = `map:${m.id}`;
+    if (nodes.has(id)) return id;
+    nodes.set(id, { id, kind: "sharemap", label: `sharing map ${m.id}`, detail: `ref ${m.refCount}` });
+    for (const e of m.entries()) {
+      if (e.object)
+        edges.push({ from: id, to: objectNode(e.object), label: `0x${e.start.toString(16)}-0x${e.end.toString(16)}` });
+    }
+    return id;
+  };
+  const entries = map.entries().map((e) => ({
+    start: e.start,
+    end: e.end,
+    prot: e.protection,
+    maxProt: e.maxProtection,
+    inheritance: e.inheritance,
+    wired: e.wiredCount,
+    userWired: e.userWired,
+    needsCopy: e.needsCopy,
+    copyOnWrite: e.copyOnWrite,
+    system: e.system,
+    backing: e.shareMap ? shareNode(e.shareMap) : e.object ? objectNode(e.object) : undefined,
+    offset: e.offset,
+  }));
+  return { entries, nodes: [...nodes.values()], edges };
+}
+
+export type Owner = "free" | "kernel" | "user" | "reservation";
+
+/** Who owns a managed frame, as the VM layer knows it (undefined: no adapter, or cannot tell). */
+export function vmOwnerOf(sys: System): ((pg: VmPage) => Owner | undefined) | undefined {
+  if (!isMachVm(sys)) return undefined;
+  // vm_page.ts: PG_FREE 0x1000 (on the free queue), PG_HOST 0x2000 (given to the pmap or kernel).
+  return (pg) => {
+    const p = pg as unknown as MachPageShape;
+    if (typeof p.flags !== "number") return undefined;
+    if ((p.flags & 0x1000) !== 0) return "free";
+    if ((p.flags & 0x2000) !== 0) return "kernel";
+    if (p.object) return p.object.label === "kernel_object" ? "kernel" : "user";
+    return undefined;
+  };
+}
