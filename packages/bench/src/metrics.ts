@@ -75,7 +75,7 @@ const ratio = (num: string, den: string) => (m: Readonly<Record<string, number>>
 };
 
 const ALL_MACHINES = "every machine (@vmlab/machine)";
-const PMAPS_MACH_CRANOR = "pmap mach, pmap cranor";
+const EVERY_PMAP = "every pmap (mach, freebsd, cranor)";
 const EVERY_VM = "every VM layer (decision 0007's shared names)";
 
 export const METRICS: readonly MetricDef[] = [
@@ -253,7 +253,7 @@ export const METRICS: readonly MetricDef[] = [
     group: "tlb",
     description: "Shootdown rounds the pmap started (each may send several IPIs, or none on one CPU).",
     sources: ["pmap.shootdown"],
-    providers: PMAPS_MACH_CRANOR,
+    providers: EVERY_PMAP,
     read: first("pmap.shootdown"),
   },
   {
@@ -265,7 +265,7 @@ export const METRICS: readonly MetricDef[] = [
     description:
       "Times a pmap pointed its alternate page-table window (APTmap/APTD/APDP) at another pmap's tables. The amd64 direct map needs none.",
     sources: ["pmap.window.switch"],
-    providers: PMAPS_MACH_CRANOR,
+    providers: EVERY_PMAP,
     read: first("pmap.window.switch"),
   },
   {
@@ -276,7 +276,7 @@ export const METRICS: readonly MetricDef[] = [
     group: "pmap",
     description: "TLB flushes a window switch cost.",
     sources: ["pmap.window.flush"],
-    providers: PMAPS_MACH_CRANOR,
+    providers: EVERY_PMAP,
     read: first("pmap.window.flush"),
   },
   {
@@ -342,7 +342,7 @@ export const METRICS: readonly MetricDef[] = [
     group: "pmap",
     description: "pmap_zero_page calls.",
     sources: ["pmap.zero_page"],
-    providers: PMAPS_MACH_CRANOR,
+    providers: EVERY_PMAP,
     read: first("pmap.zero_page"),
   },
   {
@@ -353,7 +353,7 @@ export const METRICS: readonly MetricDef[] = [
     group: "pmap",
     description: "pmap_copy_page calls.",
     sources: ["pmap.copy_page"],
-    providers: PMAPS_MACH_CRANOR,
+    providers: EVERY_PMAP,
     read: first("pmap.copy_page"),
   },
   {
@@ -365,7 +365,7 @@ export const METRICS: readonly MetricDef[] = [
     description:
       "pv entries allocated for mappings of managed pages (the Mach pmap's embedded pv_table heads are not allocations).",
     sources: ["pmap.pv.alloc"],
-    providers: PMAPS_MACH_CRANOR,
+    providers: EVERY_PMAP,
     read: first("pmap.pv.alloc"),
   },
   {
@@ -376,7 +376,7 @@ export const METRICS: readonly MetricDef[] = [
     group: "pmap",
     description: "Largest number of allocated pv entries alive at once.",
     sources: ["pmap.pv.alloc − pmap.pv.free", "vm.pmap.pv_entry_count"],
-    providers: PMAPS_MACH_CRANOR,
+    providers: EVERY_PMAP,
     read: either(live("pmap.pv.alloc", "pmap.pv.free"), first("vm.pmap.pv_entry_count")),
   },
   {
@@ -387,7 +387,7 @@ export const METRICS: readonly MetricDef[] = [
     group: "pmap",
     description: "Largest number of bytes of pages given to pv storage at once (pv pages, pv chunks).",
     sources: ["(pmap.pvpage.alloc − pmap.pvpage.free) × PAGE_SIZE", "vm.pmap.pc_chunk_count × PAGE_SIZE"],
-    providers: PMAPS_MACH_CRANOR,
+    providers: "every pmap (pv pages: mach, cranor; pv chunks: freebsd)",
     read: either(live("pmap.pvpage.alloc", "pmap.pvpage.free", PAGE_SIZE), (s) =>
       s["vm.pmap.pc_chunk_count"] === undefined ? undefined : s["vm.pmap.pc_chunk_count"] * PAGE_SIZE,
     ),
@@ -400,7 +400,7 @@ export const METRICS: readonly MetricDef[] = [
     group: "pmap",
     description: "What a mapping's pv entry costs in memory, page headers and unused slots included.",
     sources: ["pv.bytes.peak", "pv.live.peak"],
-    providers: PMAPS_MACH_CRANOR,
+    providers: EVERY_PMAP,
     derive: ratio("pv.bytes.peak", "pv.live.peak"),
   },
   {
@@ -434,7 +434,7 @@ export const METRICS: readonly MetricDef[] = [
     group: "pmap",
     description: "pmap_promote_pde successes.",
     sources: ["vm.pmap.pde.promotions"],
-    providers: "pmap freebsd (when it lands)",
+    providers: "pmap freebsd",
     read: first("vm.pmap.pde.promotions"),
   },
   {
@@ -445,7 +445,7 @@ export const METRICS: readonly MetricDef[] = [
     group: "pmap",
     description: "pmap_demote_pde calls.",
     sources: ["vm.pmap.pde.demotions"],
-    providers: "pmap freebsd (when it lands)",
+    providers: "pmap freebsd",
     read: first("vm.pmap.pde.demotions"),
   },
   {

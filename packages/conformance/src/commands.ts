@@ -8,17 +8,23 @@
  * into the failure message.
  */
 import {
+  INHERIT_COPY,
+  INHERIT_DONATE_COPY,
+  MADV_FREE,
   MAP_ANON,
   MAP_FIXED,
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_WIRED,
+  MS_INVALIDATE,
+  O_RDWR,
   PAGE_SIZE,
   RLIM_INFINITY,
   RLIMIT_MEMLOCK,
 } from "@vmlab/core";
 import type { Process, ProcessApi, System } from "@vmlab/kernel";
 import fc from "fast-check";
+import { FileView, type PageContent, PrivateView } from "./content.js";
 import {
   type AccessExpectation,
   type AccessKind,
@@ -30,10 +36,12 @@ import {
 
 const P = PAGE_SIZE;
 
-/** A range an mmap created, remembered so later commands can aim at it. */
+/** A range an mmap (or shmat) created, remembered so later commands can aim at it. */
 export interface Region {
   readonly start: number;
   readonly pages: number;
+  /** What was mapped there (anonymous memory when absent). */
+  readonly kind?: "anon" | "file" | "shm";
 }
 
 /** The fast-check "model": the reference model plus what the commands need to pick targets. */
@@ -46,6 +54,11 @@ export interface World {
   readonly cpus: number;
   /** The first process: never exits, so there is always someone to run commands. */
   readonly root: number;
+  /** The files made at setup (paths) and the descriptor every process has for each (O_RDWR). */
+  readonly files: readonly string[];
+  readonly fds: readonly number[];
+  /** SysV segment ids shmget returned, newest last (removed ones stay, to aim stale ids). */
+  readonly segs: number[];
 }
 
 /** The fast-check "real system". */
@@ -63,7 +76,7 @@ export type VmCommand = fc.Command<World, Real>;
 
 const MAX_PROCS = 6;
 const MAX_REGIONS = 8;
-const WINDOW_PAGES = 64;
+export const WINDOW_PAGES = 64;
 const TRANSCRIPT_TAIL = 40;
 
 /** A disagreement between the implementation and the model. */
@@ -71,8 +84,38 @@ export class Mismatch extends Error {
   override readonly name = "Mismatch";
 }
 
+export interface SetupFile {
+  readonly path: string;
+  readonly size: number;
+}
+
+export interface SetupOptions {
+  /**
+   * Create files (true: `SETUP_FILES`) with `fileBytes` contents and open each in the first
+   * process (O_RDWR); every process forked later has the same descriptors.
+   */
+  readonly files?: boolean | readonly SetupFile[];
+}
+
+/**
+ * The files a run with files starts with: a whole number of pages, a partial last page, and a
+ * file shorter than a page (so EOF falls inside the first page).
+ */
+export const SETUP_FILES: readonly SetupFile[] = [
+  { path: "/f0", size: 3 * P },
+  { path: "/f1", size: 2 * P + 100 },
+  { path: "/f2", size: 700 },
+];
+
+/** Deterministic file contents: distinct per file and per byte. */
+export function fileBytes(index: number, size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 7 + (i >> 12) * 31 + index * 101 + 1) & 0xff;
+  return b;
+}
+
 /** Build the world and the real system for one run from a freshly made system. */
-export function setup(sys: System): { model: World; real: Real } {
+export function setup(sys: System, opts: SetupOptions = {}): { model: World; real: Real } {
   const { userMin, userMax } = sys.layout;
   const nx = sys.config.machine !== "i386";
   const model = new BsdModel({ userMin, userMax, nx });
@@ -81,9 +124,36 @@ export function setup(sys: System): { model: World; real: Real } {
   root.setrlimit(RLIMIT_MEMLOCK, RLIM_INFINITY);
   model.spawn(root.pid);
   const window = windowFor(userMin, userMax, sys.config.machine);
+  const files: string[] = [];
+  const fds: number[] = [];
+  const transcript: string[] = [];
+  if (opts.files) {
+    const list = opts.files === true ? SETUP_FILES : opts.files;
+    list.forEach((f, i) => {
+      const bytes = fileBytes(i, f.size);
+      sys.fs.writeFile(f.path, bytes);
+      model.createFile(f.path, bytes);
+      const fd = root.open(f.path, O_RDWR);
+      const exp = model.open(root.pid, f.path, O_RDWR);
+      if (!exp.ok || exp.value !== fd)
+        throw new Mismatch(`setup: open(${f.path}) returned fd ${fd}, expected ${showExpected(exp)}`);
+      files.push(f.path);
+      fds.push(fd);
+      transcript.push(`setup: ${f.path} (${f.size} bytes) open as fd ${fd}`);
+    });
+  }
   return {
-    model: { model, regions: new Map([[root.pid, []]]), window, cpus: sys.config.cpus, root: root.pid },
-    real: { sys, procs: new Map([[root.pid, root]]), threads: new Map(), transcript: [], executed: 0 },
+    model: {
+      model,
+      regions: new Map([[root.pid, []]]),
+      window,
+      cpus: sys.config.cpus,
+      root: root.pid,
+      files,
+      fds,
+      segs: [],
+    },
+    real: { sys, procs: new Map([[root.pid, root]]), threads: new Map(), transcript, executed: 0 },
   };
 }
 
@@ -103,7 +173,7 @@ export function windowFor(userMin: number, userMax: number, machine: string): nu
 
 // ------------------------------------------------------------------ observing the real system
 
-type Observed<T> =
+export type Observed<T> =
   | { readonly kind: "ok"; readonly value: T }
   | { readonly kind: "errno"; readonly code: string }
   | { readonly kind: "signal"; readonly signal: string; readonly code: string; readonly addr: number };
@@ -116,7 +186,7 @@ interface ErrorLike {
 }
 
 /** Run one call; SyscallError and SignalError become observations, anything else propagates. */
-function observe<T>(f: () => T): Observed<T> {
+export function observe<T>(f: () => T): Observed<T> {
   try {
     return { kind: "ok", value: f() };
   } catch (e) {
@@ -131,11 +201,11 @@ function observe<T>(f: () => T): Observed<T> {
   }
 }
 
-function hex(x: number): string {
+export function hex(x: number): string {
   return Number.isFinite(x) && x >= 0 ? `0x${x.toString(16)}` : String(x);
 }
 
-function showObserved(o: Observed<unknown>): string {
+export function showObserved(o: Observed<unknown>): string {
   switch (o.kind) {
     case "ok":
       return typeof o.value === "number" ? `ok ${hex(o.value)}` : "ok";
@@ -146,7 +216,7 @@ function showObserved(o: Observed<unknown>): string {
   }
 }
 
-function showExpected(r: SysResult<unknown>): string {
+export function showExpected(r: SysResult<unknown>): string {
   return r.ok ? "success" : `${r.errno} (${r.why})`;
 }
 
@@ -163,12 +233,12 @@ function showAccess(e: AccessExpectation): string {
 // ------------------------------------------------------------------ the command base
 
 /** Which live process `index` designates (creation order, wrapping). */
-function pickPid(w: World, index: number): number {
+export function pickPid(w: World, index: number): number {
   const live = w.model.live();
   return live[index % live.length]!.pid;
 }
 
-function api(w: World, r: Real, pid: number, via: number): ProcessApi {
+export function api(w: World, r: Real, pid: number, via: number): ProcessApi {
   const proc = r.procs.get(pid)!;
   if (via === 0 || w.cpus < 2) return proc;
   let t = r.threads.get(pid);
@@ -179,7 +249,8 @@ function api(w: World, r: Real, pid: number, via: number): ProcessApi {
   return t;
 }
 
-abstract class Base implements VmCommand {
+/** The command base: runs, audits, decorates failures with the model and the transcript. */
+export abstract class Base implements VmCommand {
   /** The call in the transcript, filled in by `run`. */
   protected call = "";
 
@@ -207,11 +278,11 @@ abstract class Base implements VmCommand {
   }
 
   /** Log a concrete call and its outcome. */
-  protected note(line: string): void {
+  note(line: string): void {
     this.call = line;
   }
 
-  protected record(r: Real, line: string): void {
+  record(r: Real, line: string): void {
     r.transcript.push(line);
   }
 
@@ -230,7 +301,7 @@ abstract class Base implements VmCommand {
   }
 
   /** Compare a system call's outcome with the model's verdict. */
-  protected expectSys(r: Real, call: string, exp: SysResult<unknown>, got: Observed<unknown>): void {
+  expectSys(r: Real, call: string, exp: SysResult<unknown>, got: Observed<unknown>): void {
     this.note(call);
     this.record(r, `${call} → ${showObserved(got)}`);
     const agree = exp.ok ? got.kind === "ok" : got.kind === "errno" && got.code === exp.errno;
@@ -272,7 +343,7 @@ function showTarget(t: Target): string {
  * The region `index` designates: 0 the newest, 1 the oldest, 2 the second newest, 3 the second
  * oldest, ...; past twice the number of regions, a slot of the wild window.
  */
-function regionOf(w: World, pid: number, index: number): Region {
+export function regionOf(w: World, pid: number, index: number): Region {
   const regions = w.regions.get(pid) ?? [];
   const n = regions.length;
   if (n === 0 || index >= 2 * n) return { start: w.window + (index % 8) * 8 * P, pages: 8 };
@@ -280,7 +351,7 @@ function regionOf(w: World, pid: number, index: number): Region {
   return regions[index % 2 === 0 ? n - 1 - k : k]!;
 }
 
-function resolve(w: World, pid: number, t: Target): { addr: number; len: number } {
+export function resolve(w: World, pid: number, t: Target): { addr: number; len: number } {
   const reg = regionOf(w, pid, t.region);
   let addr = reg.start + t.page * P;
   let len = t.pages * P;
@@ -289,11 +360,28 @@ function resolve(w: World, pid: number, t: Target): { addr: number; len: number 
   return { addr, len };
 }
 
-function remember(w: World, pid: number, start: number, pages: number): void {
+export function remember(w: World, pid: number, start: number, pages: number, kind?: Region["kind"]): void {
   const list = w.regions.get(pid) ?? [];
-  list.push({ start, pages });
+  list.push(kind === undefined ? { start, pages } : { start, pages, kind });
   if (list.length > MAX_REGIONS) list.shift();
   w.regions.set(pid, list);
+}
+
+/** A page whose bytes come from a file (shared, or private and possibly not yet copied). */
+export function isFileContent(c: PageContent): boolean {
+  return c instanceof FileView || c instanceof PrivateView;
+}
+
+/** The contents of the live pages a range touches (page-rounded; empty for absurd ranges). */
+export function contentsIn(w: Readonly<World>, pid: number, addr: number, len: number): PageContent[] {
+  if (!Number.isFinite(addr) || !Number.isFinite(len) || len < 0 || len > 64 * P) return [];
+  const out: PageContent[] = [];
+  const pages = w.model.proc(pid).pages;
+  for (let v = Math.floor(addr / P); v * P < addr + Math.max(len, 1); v++) {
+    const pg = pages.get(v);
+    if (pg !== undefined) out.push(pg.cell);
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------ mmap
@@ -384,6 +472,33 @@ export class RangeCommand extends Base {
     super();
   }
 
+  /**
+   * Tight preconditions where file pages are in the range and the BSDs part ways (README
+   * "Semantics decisions"): no mlock/munlock of file pages, no MADV_FREE of them, no
+   * MS_INVALIDATE of private file pages already copied, no INHERIT_COPY of MAP_SHARED file pages.
+   */
+  override check(w: Readonly<World>): boolean {
+    const pid = pickPid(w as World, this.p);
+    const { addr, len } = resolve(w as World, pid, this.t);
+    const touched = contentsIn(w, pid, addr, len);
+    if (touched.length === 0) return true;
+    switch (this.callName) {
+      case "mlock":
+      case "munlock":
+        return !touched.some(isFileContent);
+      case "madvise":
+        return this.arg !== MADV_FREE || !touched.some(isFileContent);
+      case "msync":
+        return (this.arg & MS_INVALIDATE) === 0 || !touched.some((c) => c instanceof PrivateView && c.copy !== null);
+      case "minherit":
+        return (
+          (this.arg !== INHERIT_COPY && this.arg !== INHERIT_DONATE_COPY) || !touched.some((c) => c instanceof FileView)
+        );
+      default:
+        return true;
+    }
+  }
+
   toString(): string {
     const extra =
       this.callName === "munmap" || this.callName === "mlock" || this.callName === "munlock"
@@ -449,6 +564,14 @@ export class MlockallCommand extends Base {
     readonly flags: number | "munlockall",
   ) {
     super();
+  }
+
+  /** mlockall would wire file pages (not modelled past EOF): only for processes without any. */
+  override check(w: Readonly<World>): boolean {
+    if (this.flags === "munlockall") return true;
+    const pid = pickPid(w as World, this.p);
+    for (const pg of w.model.proc(pid).pages.values()) if (isFileContent(pg.cell)) return false;
+    return true;
   }
 
   toString(): string {
@@ -613,7 +736,6 @@ export class AccessCommand extends Base {
   protected exec(w: World, r: Real): void {
     const a = this.a;
     const pid = pickPid(w, a.p);
-    const size = sizeOf(a.op, a.value);
     let va: number;
     if (a.wild) {
       va = w.window + ((a.region * 8 + a.page) % WINDOW_PAGES) * P + a.slot;
@@ -624,53 +746,69 @@ export class AccessCommand extends Base {
     // Slots near the end of a page make accesses that cross into the next one: a scalar access
     // is one instruction (all or nothing); writeBytes is a loop of byte stores.
     const u = api(w, r, pid, a.via);
-    const write = a.op.startsWith("store") || a.op === "writeBytes";
-    const kind: AccessKind = write ? "write" : a.op === "exec" ? "exec" : "read";
-    const exp = w.model.access(pid, va, size, kind);
-    const data = write ? bytesOf(a.op, a.value, size) : [];
-    const call = `[${pid}] ${a.op}(${hex(va)}${write ? `, [${data.map((b) => b.toString(16)).join(" ")}]` : ""})`;
-    let got: Observed<number | Uint8Array | undefined>;
-    switch (a.op) {
-      case "load8":
-        got = observe(() => u.load8(va));
-        break;
-      case "load16":
-        got = observe(() => u.load16(va));
-        break;
-      case "load32":
-        got = observe(() => u.load32(va));
-        break;
-      case "exec":
-        got = observe(() => u.exec(va));
-        break;
-      case "readBytes":
-        got = observe(() => u.readBytes(va, size));
-        break;
-      case "store8":
-        got = observe(() => void u.store8(va, data[0]!));
-        break;
-      case "store16":
-        got = observe(() => void u.store16(va, data[0]! + data[1]! * 256));
-        break;
-      case "store32":
-        got = observe(
-          () => void u.store32(va, data[0]! + data[1]! * 0x100 + data[2]! * 0x10000 + data[3]! * 0x1000000),
-        );
-        break;
-      case "writeBytes":
-        got = observe(() => void u.writeBytes(va, Uint8Array.from(data)));
-        break;
-    }
-    this.note(call);
-    r.transcript.push(`${call} → ${showGot(got)}`);
-    const problem = judgeAccess(exp, got);
-    if (problem !== undefined)
-      throw new Mismatch(`${call}: expected ${showAccess(exp)}, got ${showGot(got)}: ${problem}`);
-    if (write && got.kind === "ok") w.model.write(pid, va, data);
-    // A byte-string store that faulted part way has written the bytes before the faulting one.
-    if (a.op === "writeBytes" && got.kind === "signal" && got.addr > va)
-      w.model.write(pid, va, data.slice(0, got.addr - va));
+    userAccess(w, r, u, pid, a.op, va, a.value, (call) => this.note(call));
   }
+}
+
+/**
+ * One user access through `u` (a process or one of its threads), judged against the model, which
+ * then applies what a store wrote. Throws Mismatch on a disagreement.
+ */
+export function userAccess(
+  w: World,
+  r: Real,
+  u: ProcessApi,
+  pid: number,
+  op: AccessOp,
+  va: number,
+  value: number,
+  note: (call: string) => void,
+): void {
+  const size = sizeOf(op, value);
+  const write = op.startsWith("store") || op === "writeBytes";
+  const kind: AccessKind = write ? "write" : op === "exec" ? "exec" : "read";
+  const exp = w.model.access(pid, va, size, kind);
+  const data = write ? bytesOf(op, value, size) : [];
+  const call = `[${pid}] ${op}(${hex(va)}${write ? `, [${data.map((b) => b.toString(16)).join(" ")}]` : ""})`;
+  let got: Observed<number | Uint8Array | undefined>;
+  switch (op) {
+    case "load8":
+      got = observe(() => u.load8(va));
+      break;
+    case "load16":
+      got = observe(() => u.load16(va));
+      break;
+    case "load32":
+      got = observe(() => u.load32(va));
+      break;
+    case "exec":
+      got = observe(() => u.exec(va));
+      break;
+    case "readBytes":
+      got = observe(() => u.readBytes(va, size));
+      break;
+    case "store8":
+      got = observe(() => void u.store8(va, data[0]!));
+      break;
+    case "store16":
+      got = observe(() => void u.store16(va, data[0]! + data[1]! * 256));
+      break;
+    case "store32":
+      got = observe(() => void u.store32(va, data[0]! + data[1]! * 0x100 + data[2]! * 0x10000 + data[3]! * 0x1000000));
+      break;
+    case "writeBytes":
+      got = observe(() => void u.writeBytes(va, Uint8Array.from(data)));
+      break;
+  }
+  note(call);
+  r.transcript.push(`${call} → ${showGot(got)}`);
+  const problem = judgeAccess(exp, got);
+  if (problem !== undefined)
+    throw new Mismatch(`${call}: expected ${showAccess(exp)}, got ${showGot(got)}: ${problem}`);
+  if (write && got.kind === "ok") w.model.write(pid, va, data);
+  // A byte-string store that faulted part way has written the bytes before the faulting one.
+  if (op === "writeBytes" && got.kind === "signal" && got.addr > va)
+    w.model.write(pid, va, data.slice(0, got.addr - va));
 }
 
 function showGot(got: Observed<number | Uint8Array | undefined>): string {

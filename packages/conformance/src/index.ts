@@ -3,6 +3,7 @@
  * tests (fast-check) and named scenarios (NetBSD ATF, errno tables, fork-heavy) that run against
  * any system a factory makes. No concrete machine, pmap or VM layer is imported here.
  */
+
 export {
   type AccessArgs,
   AccessCommand,
@@ -19,6 +20,9 @@ export {
   RangeCommand,
   type Real,
   type Region,
+  SETUP_FILES,
+  type SetupFile,
+  type SetupOptions,
   setup,
   type Target,
   VerifyCommand,
@@ -26,18 +30,38 @@ export {
   type World,
 } from "./commands.js";
 export {
+  type FileIoArgs,
+  FileIoCommand,
+  type FileMmapArgs,
+  FileMmapCommand,
+  FtruncateCommand,
+  PressureCommand,
+  ShmatCommand,
+  ShmctlCommand,
+  ShmdtCommand,
+  ShmgetCommand,
+  SmpCommand,
+} from "./commands-io.js";
+export {
   type AccessExpectation,
   type AccessKind,
   BsdModel,
   Cell,
+  FileView,
   inheritName,
   littleEndian,
   type ModelConfig,
   type ModelFault,
+  ModelFile,
+  type ModelOpenFile,
   type ModelPage,
   type ModelProcess,
+  type ModelShm,
+  type ModelShmAttach,
   ModelViolation,
   ORPHANED,
+  type PageContent,
+  PrivateView,
   type ProcState,
   protName,
   type SysResult,
@@ -54,6 +78,7 @@ export {
   type PropertyOptions,
   type PropertyReport,
   runProperties,
+  STORAGE_PROPERTIES,
   vmProperty,
 } from "./properties.js";
 export {
@@ -70,3 +95,12 @@ export {
   type ScenarioResult,
   type TableEnv,
 } from "./scenarios.js";
+export {
+  type RunContext,
+  runContext,
+  runOptions,
+  type SurviveCase,
+  type SystemFactory,
+  survive,
+  surviveArb,
+} from "./survive.js";

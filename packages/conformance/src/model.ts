@@ -27,6 +27,12 @@ import {
   INHERIT_NONE,
   INHERIT_SHARE,
   INHERIT_ZERO,
+  IPC_CREAT,
+  IPC_EXCL,
+  IPC_PRIVATE,
+  IPC_RMID,
+  IPC_SET,
+  IPC_STAT,
   MADV_DONTNEED,
   MADV_FREE,
   MADV_NORMAL,
@@ -43,12 +49,29 @@ import {
   MS_ASYNC,
   MS_INVALIDATE,
   MS_SYNC,
+  O_ACCMODE,
+  O_APPEND,
+  O_CREAT,
+  O_EXCL,
+  O_RDONLY,
+  O_TRUNC,
+  O_WRONLY,
   PAGE_SIZE,
   PROT_EXEC,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  SEEK_CUR,
+  SEEK_END,
+  SEEK_SET,
+  SHM_LOCK,
+  SHM_RDONLY,
+  SHM_RND,
+  SHM_UNLOCK,
 } from "@vmlab/core";
+import { Cell, FileView, ModelFile, type ModelOpenFile, type PageContent, PrivateView } from "./content.js";
+
+export { Cell, FileView, ModelFile, type ModelOpenFile, type PageContent, PrivateView };
 
 const P = PAGE_SIZE;
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
@@ -65,6 +88,28 @@ export interface ModelConfig {
   readonly memlockLimit?: number;
   /** System-wide limit on user-wired pages (uvmexp.wiredmax; default: unlimited). */
   readonly maxWiredPages?: number;
+  /** shminfo.shmmax: the largest SysV segment in bytes (default: unlimited). */
+  readonly shmmax?: number;
+}
+
+/** A SysV shared memory segment (struct shmid_ds + its anonymous object's pages). */
+export interface ModelShm {
+  readonly id: number;
+  key: number;
+  readonly size: number;
+  readonly cells: readonly Cell[];
+  nattch: number;
+  readonly cpid: number;
+  /** IPC_RMID done: the key is private and the id no longer names it (NetBSD, FreeBSD). */
+  removed: boolean;
+  locked: boolean;
+}
+
+/** One shmat of a process. */
+export interface ModelShmAttach {
+  readonly va: number;
+  readonly size: number;
+  readonly seg: ModelShm;
 }
 
 export type AccessKind = "read" | "write" | "exec";
@@ -72,7 +117,7 @@ export type AccessKind = "read" | "write" | "exec";
 /** A signal the model expects a user access to raise. */
 export interface ModelFault {
   readonly signal: "SIGSEGV" | "SIGBUS";
-  readonly code: "SEGV_MAPERR" | "SEGV_ACCERR";
+  readonly code: "SEGV_MAPERR" | "SEGV_ACCERR" | "BUS_ADRERR";
   readonly addr: number;
   readonly why: string;
 }
@@ -99,49 +144,14 @@ export class ModelViolation extends Error {
   override readonly name = "ModelViolation";
 }
 
-/** A content cell: one page of bytes, possibly shared by several processes. */
-export class Cell {
-  /** null until first written: fresh anonymous memory reads zero. */
-  data: Uint8Array | null = null;
-  /** null when every byte is known; otherwise 1 marks a known byte. */
-  known: Uint8Array | null = null;
-
-  /** @param object the cell is a MAP_SHARED object page (see INHERIT_COPY in `fork`). */
-  constructor(readonly object: boolean) {}
-
-  byte(i: number): number | null {
-    if (this.known !== null && this.known[i] === 0) return null;
-    return this.data === null ? 0 : this.data[i]!;
-  }
-
-  write(i: number, v: number): void {
-    if (this.data === null) this.data = new Uint8Array(P);
-    this.data[i] = v & 0xff;
-    if (this.known !== null) this.known[i] = 1;
-  }
-
-  /** The BSDs leave the contents open (MADV_FREE, MS_INVALIDATE): accept anything until written. */
-  forget(): void {
-    this.known = new Uint8Array(P);
-  }
-
-  /** A private snapshot (copy-on-write resolved eagerly). */
-  copy(object: boolean, unknown: boolean): Cell {
-    const c = new Cell(object);
-    if (this.data !== null) c.data = this.data.slice();
-    if (unknown) c.known = new Uint8Array(P);
-    else if (this.known !== null) c.known = this.known.slice();
-    return c;
-  }
-}
-
 export interface ModelPage {
   prot: number;
   maxProt: number;
   inherit: number;
   /** The user wiring (mlock, mlockall, MAP_WIRED): a flag, not a count — locks do not nest. */
   wired: boolean;
-  cell: Cell;
+  /** The bytes: an anonymous cell, a file's page (MAP_SHARED) or a private view of one. */
+  cell: PageContent;
 }
 
 export type ProcState = "running" | "zombie" | "reaped";
@@ -158,6 +168,10 @@ export interface ModelProcess {
   wireFuture: boolean;
   /** RLIMIT_MEMLOCK, bytes. */
   memlockLimit: number;
+  /** The descriptor table: fd → open file entry (shared with the parent/children fork made). */
+  files: (ModelOpenFile | undefined)[];
+  /** SysV segments attached (shmmap_state): where, and which segment. */
+  shm: ModelShmAttach[];
 }
 
 /** The ppid of a process without a modelled parent (spawned, or orphaned and adopted by init). */
@@ -201,6 +215,9 @@ export function inheritName(i: number): string {
   return INHERIT_NAMES[i] ?? String(i);
 }
 
+/** The largest file offset (the kernel's limit; EFBIG beyond). */
+const MAX_FILE_SIZE = 2 ** 32;
+
 const VALID_ADVICE = new Set([MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_FREE]);
 
 /** The reference model of every process's address space. */
@@ -210,7 +227,12 @@ export class BsdModel {
   readonly nx: boolean;
   readonly maxWiredPages: number;
   readonly defaultMemlock: number;
+  readonly shmmax: number;
   private readonly procs = new Map<number, ModelProcess>();
+  /** The file system: regular files by path. */
+  readonly files = new Map<string, ModelFile>();
+  /** SysV segments by id (freed ones are removed). */
+  readonly segments = new Map<number, ModelShm>();
 
   constructor(cfg: ModelConfig) {
     if (cfg.userMin % P !== 0 || cfg.userMax % P !== 0 || cfg.userMin >= cfg.userMax) {
@@ -221,6 +243,7 @@ export class BsdModel {
     this.nx = cfg.nx;
     this.maxWiredPages = cfg.maxWiredPages ?? Number.POSITIVE_INFINITY;
     this.defaultMemlock = cfg.memlockLimit ?? Number.POSITIVE_INFINITY;
+    this.shmmax = cfg.shmmax ?? Number.POSITIVE_INFINITY;
   }
 
   // ---------------------------------------------------------------- processes
@@ -236,6 +259,8 @@ export class BsdModel {
       pages: new Map(),
       wireFuture: false,
       memlockLimit: this.defaultMemlock,
+      files: [],
+      shm: [],
     };
     this.procs.set(pid, p);
     return p;
@@ -275,7 +300,7 @@ export class BsdModel {
     child.ppid = parentPid;
     child.memlockLimit = parent.memlockLimit;
     for (const [vpn, pg] of parent.pages) {
-      let cell: Cell;
+      let cell: PageContent;
       switch (pg.inherit) {
         case INHERIT_NONE:
           continue;
@@ -286,10 +311,14 @@ export class BsdModel {
           cell = new Cell(false);
           break;
         default:
-          cell = pg.cell.copy(false, pg.cell.object);
+          cell = pg.cell.forkCopy();
       }
       child.pages.set(vpn, { prot: pg.prot, maxProt: pg.maxProt, inherit: pg.inherit, wired: false, cell });
     }
+    // fdcopy: the child shares the open file entries (and so their offsets); shmfork.
+    child.files = [...parent.files];
+    child.shm = [...parent.shm];
+    for (const a of child.shm) a.seg.nattch++;
     return child;
   }
 
@@ -298,6 +327,8 @@ export class BsdModel {
     const p = this.running(pid);
     p.pages.clear();
     p.wireFuture = false;
+    p.files = [];
+    for (const a of p.shm.splice(0)) this.detached(a.seg);
     p.status = status;
     const parent = this.procs.get(p.ppid);
     p.state = parent !== undefined && parent.state === "running" ? "zombie" : "reaped";
@@ -338,6 +369,18 @@ export class BsdModel {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /**
+   * What a protection means on x86 (docs/decisions/0006): write and execute imply read, and
+   * without NX read implies execute. The maximum-protection check compares these, so on non-PAE
+   * i386 an RW maximum admits PROT_EXEC (the page tables cannot tell them apart).
+   */
+  private widen(prot: number): number {
+    let p = prot & PROT_ALL;
+    if (p !== PROT_NONE) p |= PROT_READ;
+    if (p & PROT_READ && !this.nx) p |= PROT_EXEC;
+    return p;
+  }
 
   private inUser(addr: number, size: number): boolean {
     return addr >= this.userMin && addr + size <= this.userMax && size >= 0;
@@ -383,7 +426,8 @@ export class BsdModel {
   // ---------------------------------------------------------------- mmap family
 
   /**
-   * mmap(2), anonymous memory. For a non-MAP_FIXED request the kernel chooses the address; pass
+   * mmap(2) of anonymous memory or of an open file (pages `offset / P` on: MAP_SHARED pages are the
+   * file's pages, MAP_PRIVATE ones show the file until their first write). For a non-MAP_FIXED request the kernel chooses the address; pass
    * the address it returned as `chosen` (undefined if the call failed) and the model checks it is
    * page aligned, inside the user range and clear of every live mapping, then maps it there.
    * Without `chosen` a predicted success returns NaN and changes nothing.
@@ -412,8 +456,24 @@ export class BsdModel {
       if (addr % P !== 0) return err("EINVAL", "MAP_FIXED address not page aligned");
       if (!this.inUser(addr, size)) return err("EINVAL", "MAP_FIXED range outside the user address space");
     }
-    if ((flags & MAP_ANON) === 0) return err("EBADF", "not MAP_ANON and fd is not an open file");
-    if (fd !== -1) return err("EINVAL", "MAP_ANON with fd other than -1");
+    // NetBSD sys_mmap: a file mapping needs a descriptor open for reading; a shared one that is
+    // not open for writing cannot be writable, now or later (its maximum protection lacks write).
+    let file: ModelFile | undefined;
+    let maxProt = PROT_ALL;
+    const shared = kind === MAP_SHARED;
+    if (flags & MAP_ANON) {
+      if (fd !== -1) return err("EINVAL", "MAP_ANON with fd other than -1");
+    } else {
+      const fp = p.files[fd];
+      if (fp === undefined) return err("EBADF", "not MAP_ANON and fd is not an open file");
+      const acc = fp.flags & O_ACCMODE;
+      if (acc === O_WRONLY) return err("EACCES", `fd ${fd} is not open for reading`);
+      if (shared && acc === O_RDONLY) {
+        if (prot & PROT_WRITE) return err("EACCES", `shared writable mapping of the read-only fd ${fd}`);
+        maxProt = PROT_READ | PROT_EXEC;
+      }
+      file = fp.file;
+    }
     const wire = ((flags & MAP_WIRED) !== 0 || p.wireFuture) && prot !== PROT_NONE;
     if (wire) {
       const over = this.overWireLimit(p, size);
@@ -424,30 +484,24 @@ export class BsdModel {
       at = addr;
     } else {
       if (chosen === undefined) return ok(Number.NaN);
-      if (!isInt(chosen) || chosen % P !== 0) {
-        throw new ModelViolation(`mmap returned ${hex(chosen)}, which is not page aligned`);
-      }
-      if (!this.inUser(chosen, size)) {
-        throw new ModelViolation(
-          `mmap returned ${hex(chosen)}+${hex(size)}, outside the user range ${hex(this.userMin)}..${hex(this.userMax)}`,
-        );
-      }
-      const busy = this.firstMapped(p, chosen, size);
-      if (busy !== undefined) {
-        throw new ModelViolation(`mmap returned ${hex(chosen)}+${hex(size)}, overlapping the live page ${hex(busy)}`);
-      }
+      this.checkChosen(p, chosen, size, "mmap");
       at = chosen;
     }
-    const shared = kind === MAP_SHARED;
-    const cell = shared ? () => new Cell(true) : () => new Cell(false);
+    const first = offset / P;
+    const content = (i: number): PageContent => {
+      if (file === undefined) return new Cell(shared);
+      return shared ? new FileView(file, first + i) : new PrivateView(file, first + i);
+    };
+    let i = 0;
     for (const v of this.vpns(at, size)) {
       p.pages.set(v, {
         prot,
-        maxProt: PROT_ALL,
+        maxProt,
         inherit: shared ? INHERIT_SHARE : INHERIT_COPY,
         wired: wire,
-        cell: cell(),
+        cell: content(i++),
       });
+      if (wire) wireContent(p.pages.get(v)!);
     }
     return ok(at);
   }
@@ -482,12 +536,17 @@ export class BsdModel {
     if (hole !== undefined) return err("ENOMEM", `page ${hex(hole)} is not mapped`);
     for (const v of this.vpns(addr, size)) {
       const pg = p.pages.get(v)!;
-      if ((prot & pg.maxProt) !== prot) return err("EACCES", `${protName(prot)} exceeds the maximum protection`);
+      if ((this.widen(prot) & ~this.widen(pg.maxProt)) !== 0)
+        return err("EACCES", `${protName(prot)} exceeds the maximum protection ${protName(pg.maxProt)}`);
     }
     for (const v of this.vpns(addr, size)) {
       const pg = p.pages.get(v)!;
-      if (p.wireFuture && !pg.wired && pg.prot === PROT_NONE && prot !== PROT_NONE) pg.wired = true;
+      const wire = p.wireFuture && !pg.wired && pg.prot === PROT_NONE && prot !== PROT_NONE;
       pg.prot = prot;
+      if (wire) {
+        pg.wired = true;
+        wireContent(pg);
+      }
     }
     return OK;
   }
@@ -573,7 +632,11 @@ export class BsdModel {
     for (const v of this.vpns(start, size)) {
       if (p.pages.get(v)!.prot === PROT_NONE) return err("ENOMEM", `page ${hex(v * P)} is PROT_NONE`);
     }
-    for (const v of this.vpns(start, size)) p.pages.get(v)!.wired = true;
+    for (const v of this.vpns(start, size)) {
+      const pg = p.pages.get(v)!;
+      pg.wired = true;
+      wireContent(pg);
+    }
     return OK;
   }
 
@@ -610,7 +673,10 @@ export class BsdModel {
       return err("ENOMEM", "over the system wired-page limit");
     }
     if ((toWire.length + this.wiredPages(pid)) * P > p.memlockLimit) return err("ENOMEM", "over RLIMIT_MEMLOCK");
-    for (const pg of toWire) pg.wired = true;
+    for (const pg of toWire) {
+      pg.wired = true;
+      wireContent(pg);
+    }
     return OK;
   }
 
@@ -620,6 +686,308 @@ export class BsdModel {
     for (const pg of p.pages.values()) pg.wired = false;
     p.wireFuture = false;
     return OK;
+  }
+
+  // ---------------------------------------------------------------- files
+
+  /** Create or replace a file with these bytes (sys.fs.writeFile). */
+  createFile(path: string, bytes: Uint8Array): ModelFile {
+    const old = this.files.get(path);
+    if (old !== undefined) {
+      old.truncate(0);
+      old.write(0, bytes);
+      return old;
+    }
+    const f = new ModelFile(path, bytes);
+    this.files.set(path, f);
+    return f;
+  }
+
+  /** The descriptor the kernel hands out next: the lowest free slot (fdalloc). */
+  private lowestFd(p: ModelProcess): number {
+    const i = p.files.indexOf(undefined);
+    return i < 0 ? p.files.length : i;
+  }
+
+  /** open(2): ENOENT without O_CREAT, EEXIST with O_CREAT|O_EXCL, O_TRUNC of a writable open. */
+  open(pid: number, path: string, flags: number): SysResult<number> {
+    const p = this.running(pid);
+    if (!isInt(flags)) return err("EINVAL", "flags not an integer");
+    const acc = flags & O_ACCMODE;
+    if (acc === O_ACCMODE) return err("EINVAL", "O_ACCMODE is not an access mode");
+    let f = this.files.get(path);
+    if (f !== undefined && flags & O_CREAT && flags & O_EXCL) return err("EEXIST", path);
+    if (f === undefined) {
+      if ((flags & O_CREAT) === 0) return err("ENOENT", path);
+      f = this.createFile(path, new Uint8Array(0));
+    }
+    if (flags & O_TRUNC && acc !== O_RDONLY) f.truncate(0);
+    const fd = this.lowestFd(p);
+    p.files[fd] = { file: f, flags: flags & (O_ACCMODE | O_APPEND), offset: 0 };
+    return ok(fd);
+  }
+
+  /** close(2) */
+  close(pid: number, fd: number): SysResult {
+    const p = this.running(pid);
+    if (p.files[fd] === undefined) return err("EBADF", `fd ${fd} is not open`);
+    p.files[fd] = undefined;
+    while (p.files.length > 0 && p.files[p.files.length - 1] === undefined) p.files.pop();
+    return OK;
+  }
+
+  /** The open file behind fd (fd_getfile). */
+  openFile(pid: number, fd: number): ModelOpenFile | undefined {
+    return Number.isInteger(fd) && fd >= 0 ? this.proc(pid).files[fd] : undefined;
+  }
+
+  /**
+   * Why the user buffer [buf, buf+n) of read(2) (`write` true: the kernel stores into it) or
+   * write(2) cannot be wired for the transfer (uvm_vslock → EFAULT), or undefined. read(2) needs
+   * every page writable; write(2) needs every page mapped with some protection (x86 makes every
+   * present page readable: decision 0006). A page past the end of its file cannot be wired.
+   */
+  bufferFault(pid: number, buf: number, n: number, write: boolean): string | undefined {
+    const p = this.running(pid);
+    if (buf < 0 || buf + n > this.userMax) return "buffer outside user space";
+    for (let v = Math.floor(buf / P); v * P < buf + n; v++) {
+      const pg = p.pages.get(v);
+      if (pg === undefined) return `page ${hex(v * P)} is not mapped`;
+      if (write ? (pg.prot & PROT_WRITE) === 0 : pg.prot === PROT_NONE)
+        return `page ${hex(v * P)} is ${protName(pg.prot)}`;
+      if (pg.cell.pastEof()) return `page ${hex(v * P)} is past the end of its file`;
+    }
+    return undefined;
+  }
+
+  /**
+   * uvm_vslock / vslock: wiring the buffer faults each page with the entry's full protection
+   * (UVM uvm_fault_wire: enter_prot; FreeBSD vm_fault with VM_FAULT_WIRE: fs.prot; 4.4BSD
+   * vm_map_pageable shadows writable needs-copy entries), so a writable MAP_PRIVATE file page is
+   * copied now, for write(2) as for read(2); a read-only one still shows the file.
+   */
+  private vslock(p: ModelProcess, buf: number, n: number): void {
+    for (let v = Math.floor(buf / P); v * P < buf + n; v++) wireContent(p.pages.get(v)!);
+  }
+
+  /**
+   * read(2): up to n bytes from the offset into user memory at buf, through the cache. The buffer
+   * is wired first (vslock, which resolves copy-on-write on every page it spans: they are all
+   * writable, or the call is EFAULT).
+   */
+  readFd(pid: number, fd: number, buf: number, n: number): SysResult<number> {
+    const p = this.running(pid);
+    const fp = this.openFile(pid, fd);
+    if (fp === undefined) return err("EBADF", `fd ${fd} is not open`);
+    if (!isInt(n) || !isInt(buf)) return err("EINVAL", "an argument is not an integer");
+    if ((fp.flags & O_ACCMODE) === O_WRONLY) return err("EBADF", `fd ${fd} is not open for reading`);
+    if (n < 0) return err("EINVAL", "negative byte count");
+    const cnt = Math.max(0, Math.min(n, fp.file.size - fp.offset));
+    if (cnt === 0) return ok(0);
+    const bad = this.bufferFault(pid, buf, cnt, true);
+    if (bad !== undefined) return err("EFAULT", bad);
+    this.vslock(p, buf, cnt);
+    const bytes = fp.file.read(fp.offset, cnt);
+    for (let i = 0; i < cnt; i++) {
+      const a = buf + i;
+      const c = p.pages.get(Math.floor(a / P))!.cell;
+      const b = bytes[i];
+      if (b === null || b === undefined) c.forgetByte(a % P);
+      else c.write(a % P, b);
+    }
+    fp.offset += cnt;
+    return ok(cnt);
+  }
+
+  /** write(2): n bytes of user memory at buf into the file at the offset (O_APPEND: at EOF). */
+  writeFd(pid: number, fd: number, buf: number, n: number): SysResult<number> {
+    const fp = this.openFile(pid, fd);
+    this.running(pid);
+    if (fp === undefined) return err("EBADF", `fd ${fd} is not open`);
+    if (!isInt(n) || !isInt(buf)) return err("EINVAL", "an argument is not an integer");
+    if ((fp.flags & O_ACCMODE) === O_RDONLY) return err("EBADF", `fd ${fd} is not open for writing`);
+    if (n < 0) return err("EINVAL", "negative byte count");
+    if (n === 0) return ok(0);
+    if (fp.flags & O_APPEND) fp.offset = fp.file.size;
+    if (fp.offset + n > MAX_FILE_SIZE) return err("EFBIG", "past the largest file");
+    const bad = this.bufferFault(pid, buf, n, false);
+    if (bad !== undefined) return err("EFAULT", bad);
+    this.vslock(this.proc(pid), buf, n);
+    fp.file.write(fp.offset, this.peek(pid, buf, n));
+    fp.offset += n;
+    return ok(n);
+  }
+
+  /** lseek(2) */
+  lseek(pid: number, fd: number, offset: number, whence: number): SysResult<number> {
+    this.running(pid);
+    const fp = this.openFile(pid, fd);
+    if (fp === undefined) return err("EBADF", `fd ${fd} is not open`);
+    if (!isInt(offset) || !isInt(whence)) return err("EINVAL", "an argument is not an integer");
+    const base =
+      whence === SEEK_SET ? 0 : whence === SEEK_CUR ? fp.offset : whence === SEEK_END ? fp.file.size : Number.NaN;
+    if (Number.isNaN(base)) return err("EINVAL", `whence ${whence}`);
+    if (base + offset < 0) return err("EINVAL", "resulting offset is negative");
+    fp.offset = base + offset;
+    return ok(fp.offset);
+  }
+
+  /**
+   * ftruncate(2): NetBSD sys_ftruncate refuses a descriptor not open for writing (EINVAL).
+   * Shrinking takes the pages past the new EOF away from every shared mapping and from every
+   * private page not yet copied (SIGBUS there); growing makes them exist again, zero-filled.
+   */
+  ftruncate(pid: number, fd: number, length: number): SysResult {
+    this.running(pid);
+    const fp = this.openFile(pid, fd);
+    if (fp === undefined) return err("EBADF", `fd ${fd} is not open`);
+    if (!isInt(length)) return err("EINVAL", "length not an integer");
+    if ((fp.flags & O_ACCMODE) === O_RDONLY) return err("EINVAL", `fd ${fd} is not open for writing`);
+    if (length < 0) return err("EINVAL", "negative length");
+    if (length > MAX_FILE_SIZE) return err("EFBIG", "past the largest file");
+    fp.file.truncate(length);
+    return OK;
+  }
+
+  // ---------------------------------------------------------------- SysV shared memory
+
+  /**
+   * shmget(2), NetBSD sysv_shm.c: an existing key (not IPC_PRIVATE) is found unless removed;
+   * IPC_CREAT|IPC_EXCL on it is EEXIST, a larger size EINVAL; a missing key without IPC_CREAT is
+   * ENOENT; a new segment must be 1..shmmax bytes. The kernel chooses the id: pass it as `chosen`.
+   */
+  shmget(pid: number, key: number, size: number, flags: number, chosen?: number): SysResult<number> {
+    const p = this.running(pid);
+    if (![key, size, flags].every(isInt)) return err("EINVAL", "an argument is not an integer");
+    if (key !== IPC_PRIVATE) {
+      const s = [...this.segments.values()].find((x) => !x.removed && x.key === key);
+      if (s !== undefined) {
+        if (flags & IPC_CREAT && flags & IPC_EXCL) return err("EEXIST", `key ${key} exists`);
+        if (size > s.size) return err("EINVAL", `size ${size} is larger than the segment's ${s.size}`);
+        if (chosen !== undefined && chosen !== s.id)
+          throw new ModelViolation(`shmget(${key}) returned ${chosen}, but the key names segment ${s.id}`);
+        return ok(s.id);
+      }
+      if ((flags & IPC_CREAT) === 0) return err("ENOENT", `no segment with key ${key}`);
+    }
+    if (size < 1 || size > this.shmmax) return err("EINVAL", `size ${size} outside [1, shmmax]`);
+    if (chosen === undefined) return ok(Number.NaN);
+    if (this.segments.has(chosen)) throw new ModelViolation(`shmget returned ${chosen}, the id of a live segment`);
+    const cells = Array.from({ length: Math.ceil(size / P) }, () => new Cell(true));
+    this.segments.set(chosen, {
+      id: chosen,
+      key,
+      size,
+      cells,
+      nattch: 0,
+      cpid: p.pid,
+      removed: false,
+      locked: false,
+    });
+    return ok(chosen);
+  }
+
+  /** shm_find_segment_by_shmid: a removed segment is no longer found (EINVAL), as on NetBSD and FreeBSD. */
+  private segment(id: number): ModelShm | undefined {
+    const s = this.segments.get(id);
+    return s === undefined || s.removed ? undefined : s;
+  }
+
+  /**
+   * shmat(2): SHM_RND rounds the address down to SHMLBA (a page), an unaligned one is EINVAL, as
+   * is a range outside user space. The segment is mapped shared (inherited shared by fork), read-only
+   * with SHM_RDONLY; the kernel chooses the address when addr is 0 (pass it as `chosen`).
+   */
+  shmat(pid: number, id: number, addr: number, flags: number, chosen?: number): SysResult<number> {
+    const p = this.running(pid);
+    if (![id, addr, flags].every(isInt)) return err("EINVAL", "an argument is not an integer");
+    const s = this.segment(id);
+    if (s === undefined) return err("EINVAL", `no segment ${id}`);
+    const size = s.cells.length * P;
+    let va = addr;
+    if (va !== 0) {
+      if (flags & SHM_RND) va -= va % P;
+      else if (va % P !== 0) return err("EINVAL", "address not aligned to SHMLBA");
+      if (!this.inUser(va, size)) return err("EINVAL", "address outside user space");
+      // uvm_map / vm_map_find without "replace": an occupied range is no space (ENOMEM); only
+      // Linux's SHM_REMAP replaces what is there.
+      const busy = this.firstMapped(p, va, size);
+      if (busy !== undefined) return err("ENOMEM", `page ${hex(busy)} is already mapped`);
+    } else {
+      if (chosen === undefined) return ok(Number.NaN);
+      this.checkChosen(p, chosen, size, "shmat");
+      va = chosen;
+    }
+    const prot = flags & SHM_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE;
+    let i = 0;
+    for (const v of this.vpns(va, size)) {
+      p.pages.set(v, { prot, maxProt: prot, inherit: INHERIT_SHARE, wired: false, cell: s.cells[i++]! });
+    }
+    s.nattch++;
+    p.shm.push({ va, size, seg: s });
+    return ok(va);
+  }
+
+  /** shmdt(2): the address must be where a segment was attached; the range is unmapped. */
+  shmdt(pid: number, addr: number): SysResult {
+    const p = this.running(pid);
+    if (!isInt(addr)) return err("EINVAL", "address not an integer");
+    const i = p.shm.findIndex((a) => a.va === addr);
+    if (i < 0) return err("EINVAL", "no segment attached at that address");
+    const a = p.shm.splice(i, 1)[0]!;
+    for (const v of this.vpns(a.va, a.size)) p.pages.delete(v);
+    this.detached(a.seg);
+    return OK;
+  }
+
+  /** One attachment fewer: a removed segment goes at its last detach (shm_delete_mapping). */
+  private detached(s: ModelShm): void {
+    s.nattch--;
+    if (s.removed && s.nattch === 0) this.segments.delete(s.id);
+  }
+
+  /**
+   * shmctl(2): IPC_STAT, IPC_SET, IPC_RMID (the key becomes private at once, the memory goes at
+   * the last detach), SHM_LOCK / SHM_UNLOCK (wiring, invisible to the model except in IPC_STAT).
+   */
+  shmctl(pid: number, id: number, cmd: number): SysResult<ModelShm | undefined> {
+    this.running(pid);
+    if (!isInt(id) || !isInt(cmd)) return err("EINVAL", "an argument is not an integer");
+    const s = this.segment(id);
+    if (s === undefined) return err("EINVAL", `no segment ${id}`);
+    switch (cmd) {
+      case IPC_STAT:
+        return ok(s);
+      case IPC_SET:
+        return ok(undefined);
+      case IPC_RMID:
+        s.key = IPC_PRIVATE;
+        s.removed = true;
+        if (s.nattch === 0) this.segments.delete(s.id);
+        return ok(undefined);
+      case SHM_LOCK:
+      case SHM_UNLOCK:
+        s.locked = cmd === SHM_LOCK;
+        return ok(undefined);
+      default:
+        return err("EINVAL", `command ${cmd}`);
+    }
+  }
+
+  /** A kernel-chosen address must be aligned, inside user space and clear of live pages. */
+  private checkChosen(p: ModelProcess, chosen: number, size: number, call: string): void {
+    if (!isInt(chosen) || chosen % P !== 0) {
+      throw new ModelViolation(`${call} returned ${hex(chosen)}, which is not page aligned`);
+    }
+    if (!this.inUser(chosen, size)) {
+      throw new ModelViolation(
+        `${call} returned ${hex(chosen)}+${hex(size)}, outside the user range ${hex(this.userMin)}..${hex(this.userMax)}`,
+      );
+    }
+    const busy = this.firstMapped(p, chosen, size);
+    if (busy !== undefined) {
+      throw new ModelViolation(`${call} returned ${hex(chosen)}+${hex(size)}, overlapping the live page ${hex(busy)}`);
+    }
   }
 
   // ---------------------------------------------------------------- user accesses
@@ -639,6 +1007,11 @@ export class BsdModel {
       if (verdict !== "ok") {
         faults.push(verdict.fault);
         if (!verdict.maybe) canSucceed = false;
+      }
+      const bus = canSucceed ? this.eofFault(p, a) : undefined;
+      if (bus !== undefined) {
+        faults.push(bus);
+        canSucceed = false;
       }
       const pg = p.pages.get(Math.floor(a / P));
       for (; a < Math.min(pageEnd, va + size); a++) bytes.push(pg === undefined ? null : pg.cell.byte(a % P));
@@ -669,6 +1042,16 @@ export class BsdModel {
     }
   }
 
+  /**
+   * A page wholly past the end of its file does not exist: the access that the protection allows
+   * is SIGBUS/BUS_ADRERR (vm_fault: the pager has no page; the protection is checked first).
+   */
+  private eofFault(p: ModelProcess, a: number): ModelFault | undefined {
+    const pg = p.pages.get(Math.floor(a / P));
+    if (pg === undefined || !pg.cell.pastEof()) return undefined;
+    return { signal: "SIGBUS", code: "BUS_ADRERR", addr: a, why: "page wholly past the end of the file" };
+  }
+
   /** Apply a user store the implementation performed (call only after it succeeded). */
   write(pid: number, va: number, bytes: ArrayLike<number>): void {
     const p = this.running(pid);
@@ -686,7 +1069,7 @@ export class BsdModel {
     const out: (number | null)[] = [];
     for (let a = va; a < va + len; a++) {
       const pg = p.pages.get(Math.floor(a / P));
-      out.push(pg === undefined ? null : pg.cell.byte(a % P));
+      out.push(pg === undefined || pg.cell.pastEof() ? null : pg.cell.byte(a % P));
     }
     return out;
   }
@@ -714,6 +1097,17 @@ export class BsdModel {
     const flags = p.wireFuture ? " MCL_FUTURE" : "";
     return `pid ${pid} (${p.state}${flags}): ${runs.length === 0 ? "no mappings" : runs.join(", ")}`;
   }
+}
+
+/**
+ * Wiring a writable MAP_PRIVATE file page (mlock, MAP_WIRED, MCL_FUTURE, or the transient wiring
+ * of read(2)/write(2)) resolves its copy-on-write first (4.4BSD vm_map_pageable shadows needs-copy
+ * entries and faults with the entry's protection; UVM uvm_fault_wire faults with full access;
+ * FreeBSD vm_fault with VM_FAULT_WIRE), so from then on it no longer shows the file. Wiring file
+ * pages past EOF is not modelled (the harness never asks).
+ */
+function wireContent(pg: ModelPage): void {
+  if (pg.cell instanceof PrivateView && pg.prot & PROT_WRITE && !pg.cell.pastEof()) pg.cell.materialize();
 }
 
 /** Assemble the little-endian value of `size` bytes; null when any byte is unknown. */

@@ -2,7 +2,6 @@
  * The model-based properties: random sequences of system calls and user accesses, run on a fresh
  * system and on the reference model, compared after every command, with sys.audit() after each.
  */
-import type { System } from "@vmlab/kernel";
 import fc from "fast-check";
 import {
   execArb,
@@ -26,7 +25,22 @@ import {
   verifyArb,
   type World,
 } from "./commands.js";
+import {
+  fileMmapArb,
+  fileReadArb,
+  fileWriteArb,
+  ftruncateArb,
+  ftruncatePartialArb,
+  pressureArb,
+  shmatArb,
+  shmatFixedArb,
+  shmctlArb,
+  shmdtArb,
+  shmgetArb,
+  smpArb,
+} from "./commands-io.js";
 import { hostMs } from "./host-clock.js";
+import { runContext, type SystemFactory, surviveProperty } from "./survive.js";
 
 /** The command kinds a property draws from (names usable in `PropertyOptions.skip`). */
 export const COMMAND_KINDS = {
@@ -46,6 +60,18 @@ export const COMMAND_KINDS = {
   exec: execArb,
   verify: verifyArb,
   pageout: pageoutArb,
+  fileMmap: fileMmapArb,
+  fileRead: fileReadArb,
+  fileWrite: fileWriteArb,
+  ftruncate: ftruncateArb,
+  ftruncatePartial: ftruncatePartialArb,
+  shmget: shmgetArb,
+  shmat: shmatArb,
+  shmatFixed: shmatFixedArb,
+  shmdt: shmdtArb,
+  shmctl: shmctlArb,
+  pressure: pressureArb,
+  smp: smpArb,
 } as const;
 
 export type CommandKind = keyof typeof COMMAND_KINDS;
@@ -55,6 +81,17 @@ export interface PropertyDef {
   readonly name: string;
   readonly description: string;
   readonly mix: Readonly<Partial<Record<CommandKind, number>>>;
+  /** The run starts with the setup files made and open (`SETUP_FILES`). */
+  readonly files?: boolean;
+  /**
+   * Each run boots its system with its own seed and disk jitter (`RunContext`), so disk completion
+   * interrupts land at different accesses from run to run.
+   */
+  readonly seeded?: boolean;
+  /** Share of `runs` this property takes (slow properties run fewer times; default 1). */
+  readonly share?: number;
+  /** Not a command sequence: its own fast-check property over the factory. */
+  readonly custom?: (factory: SystemFactory) => fc.IPropertyWithHooks<[never]>;
 }
 
 export const PROPERTIES: readonly PropertyDef[] = [
@@ -123,7 +160,101 @@ export const PROPERTIES: readonly PropertyDef[] = [
       madvise: 1,
     },
   },
+  {
+    name: "model: files and mappings",
+    description:
+      "MAP_SHARED and MAP_PRIVATE file mappings at offsets, read/write/lseek, ftruncate shrinking and growing (SIGBUS past EOF), msync, fork",
+    files: true,
+    seeded: true,
+    share: 0.5,
+    mix: {
+      fileMmap: 3,
+      fileRead: 2,
+      fileWrite: 2,
+      ftruncate: 1,
+      ftruncatePartial: 1,
+      load: 3,
+      store: 3,
+      verify: 1,
+      fork: 1,
+      exit: 1,
+      mmap: 1,
+      munmap: 1,
+      mprotect: 1,
+      msync: 1,
+      madvise: 1,
+      minherit: 1,
+    },
+  },
+  {
+    name: "model: SysV shared memory",
+    description:
+      "shmget, shmat (kernel-chosen, occupied and rounded addresses), shmdt, IPC_STAT/RMID/SHM_LOCK across fork",
+    seeded: true,
+    share: 0.5,
+    mix: {
+      shmget: 2,
+      shmat: 3,
+      shmatFixed: 1,
+      shmdt: 1,
+      shmctl: 2,
+      fork: 1,
+      exit: 1,
+      store: 3,
+      load: 2,
+      verify: 1,
+      mmap: 1,
+      munmap: 1,
+      mprotect: 1,
+      minherit: 1,
+    },
+  },
+  {
+    name: "model: pressure and interrupts",
+    description:
+      "memory pressure held while anonymous, shared, SysV and file pages are written, read, forked and locked; disk completions at seeded accesses",
+    files: true,
+    seeded: true,
+    share: 0.25,
+    mix: {
+      pressure: 2,
+      mmap: 2,
+      fileMmap: 2,
+      shmget: 1,
+      shmat: 1,
+      store: 4,
+      load: 2,
+      fileRead: 1,
+      fileWrite: 1,
+      fork: 1,
+      exit: 1,
+      verify: 2,
+      mlock: 1,
+      munlock: 1,
+    },
+  },
+  {
+    name: "model: threads on several CPUs",
+    description:
+      "a thread on CPU 1 touches pages while the main thread unmaps, protects or replaces them (TLB shootdowns), over anonymous and file memory",
+    files: true,
+    seeded: true,
+    share: 0.5,
+    mix: { smp: 4, mmap: 2, fileMmap: 1, store: 2, load: 2, mprotect: 1, munmap: 1, fork: 1, exit: 1, verify: 1 },
+  },
+  {
+    name: "data survives paging, fork and interrupts",
+    description:
+      "random data in anonymous, shared, SysV and file mappings; memory pressure until most pages have been to swap and back; fork; every byte read back",
+    seeded: true,
+    share: 0.1,
+    mix: {},
+    custom: (factory) => surviveProperty(factory) as unknown as fc.IPropertyWithHooks<[never]>,
+  },
 ];
+
+/** The properties of issue #4 (files, SysV shm, pressure, threads, data survives), by name. */
+export const STORAGE_PROPERTIES: readonly string[] = PROPERTIES.slice(4).map((p) => p.name);
 
 /** The arbitraries of a property's mix (each repeated by its weight), without the skipped kinds. */
 export function commandArbs(def: PropertyDef, skip: readonly string[] = []): fc.Arbitrary<VmCommand>[] {
@@ -182,33 +313,44 @@ const now = hostMs;
 /** The seed used when none is given: runs are deterministic; pass another seed to explore further. */
 export const DEFAULT_SEED = 0x5eed;
 
-/** One property as a fast-check property over a system factory. */
+/**
+ * One property as a fast-check property over a system factory. A seeded property draws the run's
+ * seed first (the factory gets it as a `RunContext`); the others call the factory with nothing, as
+ * before, so their replay tokens keep their meaning.
+ */
 export function vmProperty(
-  factory: () => System,
+  factory: SystemFactory,
   def: PropertyDef,
   commands: number,
   opts: { replayPath?: string; counter?: { commands: number }; skip?: readonly string[] } = {},
-): fc.IPropertyWithHooks<[Iterable<VmCommand>]> {
+): fc.IPropertyWithHooks<[unknown]> {
+  if (def.custom !== undefined) return def.custom(factory) as fc.IPropertyWithHooks<[unknown]>;
   const arb = fc.commands(commandArbs(def, opts.skip), {
     maxCommands: commands,
     size: "max",
     ...(opts.replayPath !== undefined ? { replayPath: opts.replayPath } : {}),
   });
-  return fc.property(arb, (cmds) => {
-    const s = setup(factory());
+  const run = (sys: ReturnType<SystemFactory>, cmds: Iterable<VmCommand>) => {
+    const s = setup(sys, { files: def.files === true });
     try {
       fc.modelRun<World, Real, World>(() => s, cmds);
     } finally {
       if (opts.counter !== undefined) opts.counter.commands += s.real.executed;
     }
-  });
+  };
+  if (def.seeded) {
+    return fc.property(fc.tuple(fc.nat({ max: 0xffff }), arb), ([seed, cmds]) =>
+      run(factory(runContext(seed)), cmds),
+    ) as unknown as fc.IPropertyWithHooks<[unknown]>;
+  }
+  return fc.property(arb, (cmds) => run(factory(), cmds)) as unknown as fc.IPropertyWithHooks<[unknown]>;
 }
 
 /**
  * A replay token: fast-check's counterexample path, and after "#" the commands' replay path
  * (fc.commands needs both to rebuild the shrunk sequence).
  */
-function replayToken(details: fc.RunDetails<[Iterable<VmCommand>]>): string {
+function replayToken(details: fc.RunDetails<[unknown]>): string {
   const path = details.counterexamplePath ?? "";
   const shown = details.counterexample === null ? "" : fc.stringify(details.counterexample[0]);
   const m = /replayPath="([^"]*)"/.exec(shown);
@@ -219,7 +361,7 @@ function replayToken(details: fc.RunDetails<[Iterable<VmCommand>]>): string {
  * Run the model-based properties against systems made by `factory` (one fresh system per run).
  * Never throws: every problem is a failure in the report.
  */
-export function runProperties(factory: () => System, opts: PropertyOptions): PropertyReport {
+export function runProperties(factory: SystemFactory, opts: PropertyOptions): PropertyReport {
   const t0 = now();
   const chosen = PROPERTIES.filter((p) => opts.properties === undefined || opts.properties.includes(p.name));
   const base = opts.seed ?? DEFAULT_SEED;
@@ -232,8 +374,8 @@ export function runProperties(factory: () => System, opts: PropertyOptions): Pro
     const seed = (base + i) | 0;
     try {
       const [path, replayPath] = opts.replay === undefined ? [] : opts.replay.split("#");
-      const params: fc.Parameters<[Iterable<VmCommand>]> = {
-        numRuns: opts.runs,
+      const params: fc.Parameters<[unknown]> = {
+        numRuns: Math.max(1, Math.round(opts.runs * (def.share ?? 1))),
         seed,
         includeErrorInReport: true,
         ...(path !== undefined ? { path, endOnFailure: true } : {}),
@@ -281,7 +423,7 @@ export function runProperties(factory: () => System, opts: PropertyOptions): Pro
  * For test runners (vitest, jest, node:test): run the properties and throw one Error carrying
  * every failure's report when any fails; returns the report otherwise.
  */
-export function assertProperties(factory: () => System, opts: PropertyOptions): PropertyReport {
+export function assertProperties(factory: SystemFactory, opts: PropertyOptions): PropertyReport {
   const report = runProperties(factory, opts);
   if (report.failed > 0) {
     throw new Error(

@@ -12,6 +12,10 @@ import {
   INHERIT_NONE,
   INHERIT_SHARE,
   INHERIT_ZERO,
+  IPC_CREAT,
+  IPC_EXCL,
+  IPC_RMID,
+  IPC_STAT,
   MADV_DONTNEED,
   MADV_FREE,
   MADV_NORMAL,
@@ -26,6 +30,8 @@ import {
   MS_ASYNC,
   MS_INVALIDATE,
   MS_SYNC,
+  O_RDONLY,
+  O_RDWR,
   PAGE_SIZE,
   PROT_EXEC,
   PROT_NONE,
@@ -33,8 +39,10 @@ import {
   PROT_WRITE,
   RLIM_INFINITY,
   RLIMIT_MEMLOCK,
+  SEEK_SET,
 } from "@vmlab/core";
 import type { Process, System } from "@vmlab/kernel";
+import { fileBytes } from "./commands.js";
 import { hostMs } from "./host-clock.js";
 import { BsdModel } from "./model.js";
 
@@ -158,6 +166,29 @@ class Checker {
     this.audit(label);
   }
 
+  /** Expect a user access to raise SIGBUS/BUS_ADRERR at `addr`. */
+  bus(label: string, addr: number, f: () => unknown): void {
+    this.checks++;
+    const o = attempt(f);
+    if (o.kind !== "signal" || o.signal !== "SIGBUS" || o.code !== "BUS_ADRERR" || o.addr !== addr) {
+      this.problems.push(`${label}: expected SIGBUS/BUS_ADRERR at ${hex(addr)}, got ${show(o)}`);
+    }
+    this.audit(label);
+  }
+
+  /** Expect bytes. */
+  bytes(label: string, expected: Uint8Array, f: () => unknown): void {
+    this.checks++;
+    const o = attempt(f);
+    if (o.kind !== "ok" || !(o.value instanceof Uint8Array) || !equalBytes(o.value, expected)) {
+      const got =
+        o.kind === "ok" && o.value instanceof Uint8Array
+          ? `bytes differing at ${firstDiff(o.value, expected)}`
+          : show(o);
+      this.problems.push(`${label}: expected ${expected.length} known bytes, got ${got}`);
+    }
+  }
+
   /** Expect a value. */
   value(label: string, expected: unknown, f: () => unknown): void {
     this.checks++;
@@ -214,6 +245,12 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+function firstDiff(a: Uint8Array, b: Uint8Array): string {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return `byte ${i} (${a[i]} ≠ ${b[i]})`;
+  return `length ${a.length} ≠ ${b.length}`;
 }
 
 function sameAll(p: Process, va: number, len: number, v: number): boolean {
@@ -1164,6 +1201,277 @@ function makemap(c: Checker, p: Process, v: number, inherit: number): number {
   return m;
 }
 
+// ------------------------------------------------------------------ files, SysV shm, I/O wiring
+
+const SHARED = MAP_SHARED;
+
+/** A successful mmap of a file descriptor (NaN after recording the problem). */
+function mmapFile(
+  c: Checker,
+  label: string,
+  p: Process,
+  len: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  off = 0,
+): number {
+  const o = c.call(label, "ok", () => p.mmap(0, len, prot, flags, fd, off));
+  return o.kind === "ok" && typeof o.value === "number" ? o.value : Number.NaN;
+}
+
+/** A successful open (or -1 after recording the problem). */
+function openFd(c: Checker, p: Process, path: string, flags: number): number {
+  const o = c.call(`open(${path})`, "ok", () => p.open(path, flags));
+  return o.kind === "ok" && typeof o.value === "number" ? o.value : -1;
+}
+
+function le32(v: number): Uint8Array {
+  return Uint8Array.of(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
+}
+
+const io: Scenario[] = [
+  {
+    name: "files: MAP_SHARED coherence between two processes and read()/write()",
+    source: "POSIX mmap/msync; docs/decisions/0007 (one merged cache on every VM layer)",
+    run: (f) =>
+      onSystem(
+        f,
+        "two shared mappings of one file, read(2) and write(2) see the same bytes; msync puts them in the file",
+        (c) => {
+          c.sys.fs.writeFile("/coherent", new Uint8Array(2 * P));
+          const a = c.spawn();
+          const b = c.spawn();
+          const fa = openFd(c, a, "/coherent", O_RDWR);
+          const fb = openFd(c, b, "/coherent", O_RDWR);
+          const ma = mmapFile(c, "a: mmap MAP_SHARED", a, 2 * P, RW, SHARED, fa);
+          const mb = mmapFile(c, "b: mmap MAP_SHARED", b, 2 * P, RW, SHARED, fb);
+          c.call("a stores 0xfeedface at page 1 + 8", "ok", () => a.store32(ma + P + 8, 0xfeedface));
+          c.value("b's mapping sees it", 0xfeedface, () => b.load32(mb + P + 8));
+          const buf = c.mmap("b: anonymous buffer", b, 0, P, RW, ANON);
+          c.value("b: lseek to page 1 + 8", P + 8, () => b.lseek(fb, P + 8, SEEK_SET));
+          c.value("b: read(2) 4 bytes", 4, () => b.read(fb, buf, 4));
+          c.value("read(2) returns the mapped store", 0xfeedface, () => b.load32(buf));
+          c.call("b fills the buffer", "ok", () => b.store32(buf, 0x12345678));
+          c.value("b: lseek to 16", 16, () => b.lseek(fb, 16, SEEK_SET));
+          c.value("b: write(2) 4 bytes", 4, () => b.write(fb, buf, 4));
+          c.value("a's mapping sees the write(2)", 0x12345678, () => a.load32(ma + 16));
+          c.value("b's mapping sees the write(2)", 0x12345678, () => b.load32(mb + 16));
+          c.call("a: msync(MS_SYNC)", "ok", () => a.msync(ma, 2 * P, MS_SYNC));
+          const file = c.sys.fs.readFile("/coherent");
+          c.bytes("the file holds the write(2)", le32(0x12345678), () => file.slice(16, 20));
+          c.bytes("the file holds the mapped store", le32(0xfeedface), () => file.slice(P + 8, P + 12));
+          c.call("a unmaps", "ok", () => a.munmap(ma, 2 * P));
+          c.call("b exits", "ok", () => b.exit(0));
+          c.bytes("the data outlives every mapping", le32(0xfeedface), () =>
+            c.sys.fs.readFile("/coherent").slice(P + 8, P + 12),
+          );
+        },
+      ),
+  },
+  {
+    name: "files: MAP_PRIVATE copy-on-write of a file",
+    source: "POSIX mmap MAP_PRIVATE; 4.4BSD vm_mmap needs_copy, UVM amap_copy, FreeBSD shadow objects",
+    run: (f) =>
+      onSystem(
+        f,
+        "a private page shows the file until its first write, then a private copy; the same in a forked child",
+        (c) => {
+          const data = fileBytes(4, 2 * P);
+          c.sys.fs.writeFile("/private", data);
+          const p = c.spawn();
+          const fd = openFd(c, p, "/private", O_RDWR);
+          const priv = mmapFile(c, "mmap MAP_PRIVATE", p, 2 * P, RW, MAP_PRIVATE, fd);
+          const shared = mmapFile(c, "mmap MAP_SHARED", p, 2 * P, RW, SHARED, fd);
+          c.bytes("the private mapping shows the file", data, () => p.readBytes(priv, 2 * P));
+          const x = data[0]! ^ 0xff;
+          c.call("store to private page 0", "ok", () => p.store8(priv, x));
+          c.value("the private page holds the store", x, () => p.load8(priv));
+          c.value("the shared mapping does not", data[0], () => p.load8(shared));
+          c.bytes("nor does the file", data.slice(0, 16), () => c.sys.fs.readFile("/private").slice(0, 16));
+          c.call("store through the shared mapping to page 1", "ok", () => p.store8(shared + P, 0x5a));
+          c.value("private page 1 (not yet written) shows it", 0x5a, () => p.load8(priv + P));
+          c.call("store through the shared mapping to page 0", "ok", () => p.store8(shared + 1, 0x77));
+          c.value("private page 0 (copied) does not", data[1], () => p.load8(priv + 1));
+          const buf = c.mmap("anonymous buffer", p, 0, P, RW, ANON);
+          c.call("fill the buffer", "ok", () => p.store32(buf, 0x01020304));
+          c.value("lseek to page 1 + 4", P + 4, () => p.lseek(fd, P + 4, SEEK_SET));
+          c.value("write(2) into the file", 4, () => p.write(fd, buf, 4));
+          c.value("private page 1 shows the write(2)", 0x01020304, () => p.load32(priv + P + 4));
+          const o = c.call("fork", "ok", () => p.fork());
+          if (o.kind !== "ok") return;
+          const child = o.value as Process;
+          c.value("the child sees the parent's copy of page 0", x, () => child.load8(priv));
+          c.value("the child's page 1 still shows the file", 0x5a, () => child.load8(priv + P));
+          c.call("the child writes its page 1", "ok", () => child.store8(priv + P, 1));
+          c.value("the parent's page 1 still shows the file", 0x5a, () => p.load8(priv + P));
+          c.call("store through the shared mapping to page 1 + 2", "ok", () => p.store8(shared + P + 2, 0x33));
+          c.value("the parent's uncopied page 1 sees it", 0x33, () => p.load8(priv + P + 2));
+          c.value("the child's copy does not", data[P + 2], () => child.load8(priv + P + 2));
+          c.call("ftruncate(0)", "ok", () => p.ftruncate(fd, 0));
+          c.value("the parent's copied page 0 survives truncation", x, () => p.load8(priv));
+          c.bus("the parent's uncopied page 1 is gone: SIGBUS", priv + P, () => p.load8(priv + P));
+          c.value("the child's copied page 1 survives", 1, () => child.load8(priv + P));
+          c.value("the child's page 0 (a copy of the parent's copy) survives", x, () => child.load8(priv));
+          c.call("child exit", "ok", () => child.exit(0));
+          c.call("wait", "ok", () => p.wait());
+        },
+      ),
+  },
+  {
+    name: "files: SIGBUS past EOF; ftruncate shrinks and grows under a mapping",
+    source: "POSIX mmap (SIGBUS beyond the object, zero-filled partial page), ftruncate; NetBSD uvm_vnp_setsize",
+    run: (f) =>
+      onSystem(
+        f,
+        "pages wholly past EOF are SIGBUS, the partial page reads zero past EOF, truncation zero-fills",
+        (c) => {
+          const data = fileBytes(5, P + 100);
+          c.sys.fs.writeFile("/eof", data);
+          const p = c.spawn();
+          const fd = openFd(c, p, "/eof", O_RDWR);
+          const m = mmapFile(c, "mmap 4 pages of a 1-page + 100-byte file", p, 4 * P, RW, SHARED, fd);
+          c.value("last byte of the file", data[P + 99], () => p.load8(m + P + 99));
+          c.value("the partial page reads zero past EOF", 0, () => p.load8(m + P + 100));
+          c.bus("load from the page after the partial one", m + 2 * P, () => p.load8(m + 2 * P));
+          c.bus("store to a page past EOF", m + 3 * P, () => p.store8(m + 3 * P, 1));
+          c.bus("a load crossing into a page past EOF faults there", m + 2 * P, () => p.load32(m + 2 * P - 2));
+          c.call("ftruncate(3 pages)", "ok", () => p.ftruncate(fd, 3 * P));
+          c.value("the grown page reads zero", 0, () => p.load8(m + 2 * P));
+          c.call("store 9 into it", "ok", () => p.store8(m + 2 * P, 9));
+          c.call("store 0x44 at 200", "ok", () => p.store8(m + 200, 0x44));
+          c.call("ftruncate(100)", "ok", () => p.ftruncate(fd, 100));
+          c.value("truncation zero-fills the partial page past EOF", 0, () => p.load8(m + 200));
+          c.bus("page 1 is gone", m + P, () => p.load8(m + P));
+          c.bus("page 2 is gone", m + 2 * P, () => p.load8(m + 2 * P));
+          c.call("ftruncate(3 pages) again", "ok", () => p.ftruncate(fd, 3 * P));
+          c.value("the old data does not come back", 0, () => p.load8(m + 2 * P));
+          c.value("lseek(0)", 0, () => p.lseek(fd, 0, SEEK_SET));
+          const buf = c.mmap("buffer", p, 0, P, RW, ANON);
+          c.value("read(2) of the first 100 bytes", 100, () => p.read(fd, buf, 100));
+          c.bytes("read(2) returns the file's bytes", data.slice(0, 100), () => p.readBytes(buf, 100));
+        },
+      ),
+  },
+  {
+    name: "files: msync MS_SYNC, MS_ASYNC and MS_INVALIDATE",
+    source: "NetBSD msync(2), t_msync; 4.4BSD vm_map_clean; FreeBSD vm_object_sync",
+    run: (f) =>
+      onSystem(
+        f,
+        "msync writes a shared mapping back; MS_INVALIDATE leaves the bytes (they were cleaned first)",
+        (c) => {
+          const data = fileBytes(6, P);
+          c.sys.fs.writeFile("/sync", data);
+          const p = c.spawn();
+          const fd = openFd(c, p, "/sync", O_RDWR);
+          const m = mmapFile(c, "mmap MAP_SHARED", p, P, RW, SHARED, fd);
+          c.call("store", "ok", () => p.store32(m, 0xabcdef01));
+          c.call("msync(MS_SYNC|MS_INVALIDATE)", "ok", () => p.msync(m, P, MS_SYNC | MS_INVALIDATE));
+          c.value("the store survives invalidation", 0xabcdef01, () => p.load32(m));
+          c.bytes("and is in the file", le32(0xabcdef01), () => c.sys.fs.readFile("/sync").slice(0, 4));
+          c.call("store again", "ok", () => p.store32(m + 4, 0x55aa55aa));
+          c.call("msync(MS_INVALIDATE) alone", "ok", () => p.msync(m, P, MS_INVALIDATE));
+          c.value("the store survives (cleaned before freed)", 0x55aa55aa, () => p.load32(m + 4));
+          c.call("msync(MS_ASYNC)", "ok", () => p.msync(m, P, MS_ASYNC));
+          c.call("msync(MS_ASYNC|MS_SYNC)", "EINVAL", () => p.msync(m, P, MS_ASYNC | MS_SYNC));
+          const q = mmapFile(c, "mmap MAP_PRIVATE", p, P, RW, MAP_PRIVATE, fd);
+          c.call("private store", "ok", () => p.store32(q + 8, 7));
+          c.call("msync(MS_SYNC) of the private mapping", "ok", () => p.msync(q, P, MS_SYNC));
+          c.value("the private copy stays", 7, () => p.load32(q + 8));
+          c.bytes("the file does not get it", data.slice(8, 12), () => c.sys.fs.readFile("/sync").slice(8, 12));
+        },
+      ),
+  },
+  {
+    name: "shm: shared between processes and across fork; IPC_RMID",
+    source: "NetBSD sys/kern/sysv_shm.c (shm_find_segment_by_shmid: a removed id is EINVAL); shmctl(2)",
+    run: (f) =>
+      onSystem(
+        f,
+        "a segment is shared by shmat and fork; IPC_RMID hides it at once and frees it at the last detach",
+        (c) => {
+          const a = c.spawn();
+          const b = c.spawn();
+          const key = 0x1234;
+          const g = c.call("a: shmget(IPC_CREAT)", "ok", () => a.shmget(key, 3 * P, IPC_CREAT | 0o600));
+          if (g.kind !== "ok") return;
+          const id = g.value as number;
+          c.value("b finds it by key", id, () => b.shmget(key, 0, 0));
+          c.call("IPC_CREAT|IPC_EXCL on the key", "EEXIST", () => b.shmget(key, P, IPC_CREAT | IPC_EXCL | 0o600));
+          c.call("a larger size than the segment", "EINVAL", () => b.shmget(key, 4 * P, 0));
+          const oa = c.call("a: shmat", "ok", () => a.shmat(id, 0, 0));
+          const ob = c.call("b: shmat", "ok", () => b.shmat(id, 0, 0));
+          if (oa.kind !== "ok" || ob.kind !== "ok") return;
+          const sa = oa.value as number;
+          const sb = ob.value as number;
+          c.value("fresh segment reads zero", 0, () => b.load32(sb + P));
+          c.call("a stores", "ok", () => a.store32(sa + P, 0xcafe));
+          c.value("b sees it", 0xcafe, () => b.load32(sb + P));
+          const o = c.call("a forks", "ok", () => a.fork());
+          if (o.kind !== "ok") return;
+          const child = o.value as Process;
+          c.call("the child stores", "ok", () => child.store32(sa + 2 * P, 7));
+          c.value("b sees the child's store", 7, () => b.load32(sb + 2 * P));
+          c.value("IPC_STAT: 3 attaches", 3, () => (a.shmctl(id, IPC_STAT) as { shm_nattch: number }).shm_nattch);
+          c.call("the child exits", "ok", () => child.exit(0));
+          c.call("wait", "ok", () => a.wait());
+          c.value("IPC_STAT: 2 attaches", 2, () => (a.shmctl(id, IPC_STAT) as { shm_nattch: number }).shm_nattch);
+          c.call("IPC_RMID", "ok", () => a.shmctl(id, IPC_RMID));
+          c.call("the key is gone at once", "ENOENT", () => a.shmget(key, P, 0));
+          c.call("the removed id no longer attaches", "EINVAL", () => b.shmat(id, 0, 0));
+          c.call("nor answers IPC_STAT", "EINVAL", () => b.shmctl(id, IPC_STAT));
+          c.value("the memory stays while attached", 0xcafe, () => a.load32(sa + P));
+          c.call("a detaches", "ok", () => a.shmdt(sa));
+          c.signal("a's range is unmapped", "SEGV_MAPERR", () => a.load32(sa));
+          c.value("b still sees the data", 0xcafe, () => b.load32(sb + P));
+          c.call("shmdt at an address with nothing attached", "EINVAL", () => b.shmdt(sb + P));
+          c.call("b detaches: the segment is freed", "ok", () => b.shmdt(sb));
+          c.call("the id is gone", "EINVAL", () => a.shmctl(id, IPC_STAT));
+          const g2 = c.call("a: shmget(IPC_PRIVATE)", "ok", () => a.shmget(0, P, IPC_CREAT | 0o600));
+          if (g2.kind !== "ok") return;
+          const at = c.call("a: shmat", "ok", () => a.shmat(g2.value as number, 0, 0));
+          if (at.kind !== "ok") return;
+          // uvm_map / vm_map_find without replacing: only Linux's SHM_REMAP replaces a mapping.
+          c.call("shmat at an occupied address", "ENOMEM", () => a.shmat(g2.value as number, at.value as number, 0));
+        },
+      ),
+  },
+  {
+    name: "wiring: mlock, read() into the locked buffer, munlock",
+    source: "NetBSD uvm_vslock / uvm_map_pageable (transient wiring nests with mlock); docs/decisions/0007",
+    run: (f) =>
+      onSystem(
+        f,
+        "read(2) wires the buffer transiently; the mlock wiring stays; the wired count returns to the start",
+        (c) => {
+          const data = fileBytes(8, 2 * P);
+          c.sys.fs.writeFile("/wired", data);
+          const p = c.spawn();
+          const fd = openFd(c, p, "/wired", O_RDONLY);
+          const buf = c.mmap("buffer", p, 0, 2 * P, RW, ANON);
+          c.call("touch the buffer", "ok", () => p.writeBytes(buf, fill(2 * P, 1)));
+          const wired = () => c.sys.stats()["vm.page.wired"] ?? Number.NaN;
+          const w0 = wired();
+          c.call("mlock the buffer", "ok", () => p.mlock(buf, 2 * P));
+          c.value("mlock wired two pages", w0 + 2, wired);
+          c.value("read(2) into the locked buffer", 2 * P, () => p.read(fd, buf, 2 * P));
+          c.bytes("the buffer holds the file", data, () => p.readBytes(buf, 2 * P));
+          c.value("the transient wiring is gone, the mlock one stays", w0 + 2, wired);
+          c.value("lseek(0)", 0, () => p.lseek(fd, 0, SEEK_SET));
+          c.value("read(2) again", P, () => p.read(fd, buf + P, P));
+          c.call("munlock: the pages were still locked", "ok", () => p.munlock(buf, 2 * P));
+          c.value("the wired count is back to the start", w0, wired);
+          c.call("a second munlock finds nothing locked", "ENOMEM", () => p.munlock(buf, 2 * P));
+          c.value("lseek(0)", 0, () => p.lseek(fd, 0, SEEK_SET));
+          c.value("read(2) into the unlocked buffer", 2 * P, () => p.read(fd, buf, 2 * P));
+          c.value("no wiring left behind", w0, wired);
+          c.bytes("the buffer holds the file", data, () => p.readBytes(buf, 2 * P));
+        },
+      ),
+  },
+];
+
 // ------------------------------------------------------------------ the catalogue
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -1176,6 +1484,7 @@ export const SCENARIOS: readonly Scenario[] = [
     }),
   ),
   ...atf,
+  ...io,
 ];
 
 export interface ScenarioOptions {

@@ -6,10 +6,31 @@
  * until they exist the suite is skipped. Seeds are fixed for reproducible CI; set VMLAB_SEED to
  * explore others, VMLAB_RUNS / VMLAB_COMMANDS to change the size.
  */
-import { MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "@vmlab/core";
+import {
+  IPC_CREAT,
+  IPC_PRIVATE,
+  IPC_RMID,
+  IPC_STAT,
+  MAP_ANON,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  O_RDWR,
+  PAGE_SIZE,
+  PROT_READ,
+  PROT_WRITE,
+} from "@vmlab/core";
 import type { System, SystemOptions } from "@vmlab/kernel";
 import { describe, expect, it } from "vitest";
-import { type CommandKind, PROPERTIES, runProperties, runScenarios, SCENARIOS } from "../src/index.js";
+import {
+  type CommandKind,
+  PROPERTIES,
+  type RunContext,
+  runOptions,
+  runProperties,
+  runScenarios,
+  SCENARIOS,
+} from "../src/index.js";
 
 type MachineFactory = (o: { memoryMiB?: number; cpus?: number }) => SystemOptions["machine"];
 
@@ -43,7 +64,9 @@ async function loadParts(): Promise<Parts | undefined> {
 const parts = await loadParts();
 const available = parts !== undefined;
 
-const RUNS = Number(process.env.VMLAB_RUNS ?? 200);
+// Sized so one machine's properties (nine of them, the slow ones at a share of the runs) stay
+// under about a minute on a shared CI core; VMLAB_RUNS=200 is the pre-issue-#4 depth.
+const RUNS = Number(process.env.VMLAB_RUNS ?? 100);
 const COMMANDS = Number(process.env.VMLAB_COMMANDS ?? 50);
 const SEED = Number(process.env.VMLAB_SEED ?? 0x5eed);
 
@@ -54,8 +77,17 @@ const SEED = Number(process.env.VMLAB_SEED ?? 0x5eed);
  */
 const KNOWN: Record<string, readonly string[]> = {};
 
-/** Command kinds left out of the properties per machine while a reported bug is open. */
-const SKIP: Record<string, readonly CommandKind[]> = {};
+/**
+ * Command kinds left out of the properties while a reported bug is open (README "Implementation
+ * disagreements"): #8 memory pressure held across commands panics with "trap: fault loop" on an
+ * access crossing two pages; #10 write(2) from a read-only private file page copies it.
+ */
+const SKIP_ALL: readonly CommandKind[] = ["pressure", "fileWrite"];
+const SKIP: Record<string, readonly CommandKind[]> = {
+  i386: SKIP_ALL,
+  "i386-pae": SKIP_ALL,
+  amd64: SKIP_ALL,
+};
 
 const MACHINES = ["i386", "i386-pae", "amd64"] as const;
 
@@ -63,12 +95,13 @@ describe.skipIf(!available)("conformance: Mach pmap × Mach VM", () => {
   for (const machine of MACHINES) {
     const factory =
       (memoryMiB = 32) =>
-      () =>
+      (run?: RunContext) =>
         parts!.createSystem({
           machine: parts!.machines[machine]({ memoryMiB, cpus: 2 }),
           pmap: parts!.machPmap(),
           vm: parts!.machVm(),
           seed: 1,
+          ...runOptions(run),
         });
 
     describe(machine, () => {
@@ -111,7 +144,83 @@ describe.skipIf(!available)("conformance: Mach pmap × Mach VM", () => {
     });
   }
 
+  describe("open disagreements (README table; each passes while the bug is there)", () => {
+    const boot = () =>
+      parts!.createSystem({
+        machine: parts!.machines.amd64({ memoryMiB: 32, cpus: 2 }),
+        pmap: parts!.machPmap(),
+        vm: parts!.machVm(),
+      });
+    const RW = PROT_READ | PROT_WRITE;
+
+    it.fails("#8 under memory pressure a store crossing two pages completes (no 'trap: fault loop' panic)", () => {
+      const sys = boot();
+      const p = sys.spawn();
+      const a = p.mmap(0, 2 * PAGE_SIZE, RW, MAP_ANON | MAP_PRIVATE, -1, 0);
+      sys.memoryPressure(sys.vm.freePages - 16);
+      p.store32(a + PAGE_SIZE - 2, 0x01020304);
+      expect(p.load32(a + PAGE_SIZE - 2)).toBe(0x01020304);
+    });
+
+    it.fails("#10 write(2) from a read-only MAP_PRIVATE file page leaves it showing the file", () => {
+      const sys = boot();
+      sys.fs.writeFile("/a", new Uint8Array(PAGE_SIZE).fill(7));
+      sys.fs.writeFile("/b", new Uint8Array(PAGE_SIZE));
+      const p = sys.spawn();
+      const fa = p.open("/a", O_RDWR);
+      const fb = p.open("/b", O_RDWR);
+      const priv = p.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE, fa, 0);
+      const shared = p.mmap(0, PAGE_SIZE, RW, MAP_SHARED, fa, 0);
+      p.write(fb, priv, 4);
+      p.store32(shared, 0x11223344);
+      expect(p.load32(priv)).toBe(0x11223344);
+    });
+  });
+
   describe("resolved disagreements", () => {
+    const RW = PROT_READ | PROT_WRITE;
+    const boot = () =>
+      parts!.createSystem({
+        machine: parts!.machines.amd64({ memoryMiB: 32, cpus: 2 }),
+        pmap: parts!.machPmap(),
+        vm: parts!.machVm(),
+      });
+
+    it("#7 shmat at an occupied address is ENOMEM, not a replacement (uvm_map / vm_map_find)", () => {
+      const sys = boot();
+      const p = sys.spawn();
+      const a = p.mmap(0, PAGE_SIZE, RW, MAP_ANON | MAP_PRIVATE, -1, 0);
+      const id = p.shmget(IPC_PRIVATE, PAGE_SIZE, IPC_CREAT | 0o600);
+      expect(() => p.shmat(id, a, 0)).toThrow(expect.objectContaining({ code: "ENOMEM" }));
+    });
+
+    it("#6 a removed SysV segment's id is EINVAL for shmat and shmctl (NetBSD/FreeBSD shm_find_segment_by_shmid)", () => {
+      const sys = boot();
+      const p = sys.spawn();
+      const id = p.shmget(IPC_PRIVATE, PAGE_SIZE, IPC_CREAT | 0o600);
+      p.shmat(id, 0, 0);
+      p.shmctl(id, IPC_RMID);
+      expect(() => p.shmctl(id, IPC_STAT)).toThrow(expect.objectContaining({ code: "EINVAL" }));
+      expect(() => p.shmat(id, 0, 0)).toThrow(expect.objectContaining({ code: "EINVAL" }));
+    });
+
+    it("#5 ftruncate zero-fills the partial last page past the new EOF (POSIX mmap/ftruncate)", () => {
+      const sys = boot();
+      sys.fs.writeFile("/t", new Uint8Array(3 * PAGE_SIZE).fill(1));
+      const p = sys.spawn();
+      const fd = p.open("/t", O_RDWR);
+      const m = p.mmap(0, PAGE_SIZE, RW, MAP_SHARED, fd, 0);
+      p.store8(m + 200, 0x44);
+      p.ftruncate(fd, 100);
+      expect(p.load8(m + 200)).toBe(0);
+    });
+
+    it("#9 sys.fs.writeFile creates missing parent directories (its documentation)", () => {
+      const sys = boot();
+      sys.fs.writeFile("/a/b", new Uint8Array(4));
+      expect(sys.fs.exists("/a/b")).toBe(true);
+    });
+
     it("mmap(MAP_FIXED) ending past VM_MAXUSER_ADDRESS is EINVAL (NetBSD mmap(2), decision 0005)", () => {
       const sys = parts!.createSystem({
         machine: parts!.machines.i386({ memoryMiB: 16 }),

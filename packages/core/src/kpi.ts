@@ -57,6 +57,12 @@ export interface VmPage {
   wireCount: number;
   /** The pmap's machine-dependent per-page data (pv list head, attributes), created by the pmap. */
   md: unknown;
+  /**
+   * PG_UNMANAGED (FreeBSD 5–9 m->flags; VPO_UNMANAGED in m->oflags from 10): the page's mappings
+   * are not tracked — a pmap makes no pv entry for it and the VM keeps it off the paging queues
+   * (FreeBSD's OBJT_PHYS kernel objects, kmem_object). Absent or false: managed.
+   */
+  unmanaged?: boolean;
 }
 
 // ------------------------------------------------------------------ address-space layout
@@ -127,6 +133,11 @@ export interface PmapHost {
 /** One address space's page tables (struct pmap). */
 export interface Pmap {
   readonly id: number;
+  /**
+   * The physical address loaded into CR3 while this pmap is active (pm_pdirpa / pm_cr3): the page
+   * directory, PAE's 32-byte-aligned PDPT, or the PML4. Audits and debuggers walk the tree from it.
+   */
+  readonly cr3: PAddr;
   /** pmap_enter(pmap, va, pa, prot, flags). False only with PMAP_CANFAIL on resource shortage. */
   enter(va: VAddr, pg: VmPage, prot: Prot, flags: number): boolean;
   /** pmap_remove(pmap, sva, eva). */
@@ -170,10 +181,9 @@ export interface PmapModule {
   zeroPage(pg: VmPage): void;
   /**
    * pmap_zero_page_area(9): zero bytes [off, off+size) of the page (vnode_pager_setsize clears
-   * the tail of a file's partial last page with it). Optional: a VM without it frees or writes
-   * back the page instead.
+   * the tail of a file's partial last page with it, in place, mapped or wired).
    */
-  zeroPageArea?(pg: VmPage, off: number, size: number): void;
+  zeroPageArea(pg: VmPage, off: number, size: number): void;
   copyPage(src: VmPage, dst: VmPage): void;
   /** pmap_kenter_pa: an unmanaged, wired kernel mapping. */
   kenter(va: VAddr, pa: PAddr, prot: Prot): void;
@@ -294,6 +304,32 @@ export interface MapRequest {
 
 export type WireKind = "mlock" | "transient" | "system";
 
+/** What an inspected map entry's pages come from (MapEntryView.backing). */
+export type MapEntryBacking = "anon" | "vnode" | "shm" | "kernel";
+
+/**
+ * One entry of a space's map as the process sees it (vm_map_entry / uvm_map_entry, flattened
+ * through Mach share maps), for audits, debuggers and the explorer. Read-only: a snapshot.
+ */
+export interface MapEntryView {
+  /** [start, end): page-aligned user addresses. */
+  readonly start: VAddr;
+  readonly end: VAddr;
+  /** Current protection (for a Mach share map, the top-level entry's). */
+  readonly prot: Prot;
+  readonly maxProt: Prot;
+  readonly inheritance: Inheritance;
+  /** Any wiring — user (mlock), system or transient (vslock) — holds the range's pages. */
+  readonly wired: boolean;
+  /** MAP_SHARED: a sharing map / shared amap / shared object, not copy-on-write. */
+  readonly shared: boolean;
+  /**
+   * Where the pages come from: anonymous zero-fill, a file, a SysV segment's object, or the kernel
+   * itself (the u-area, page-table pages in the user map).
+   */
+  readonly backing: MapEntryBacking;
+}
+
 /** One address space as the kernel sees it; the VM layer keeps everything else inside. */
 export interface VmSpace {
   readonly id: number;
@@ -326,6 +362,11 @@ export interface VmLayer {
   sync(s: VmSpace, va: VAddr, len: number, flags: number): KernReturn;
   /** Whether [va, va+len) is entirely mapped (for syscalls that need it). */
   isMapped(s: VmSpace, va: VAddr, len: number): boolean;
+  /**
+   * The space's map entries in address order, as the process sees them (vm_map_print /
+   * procstat -v style). Read-only inspection: no locks held afterwards, nothing changed.
+   */
+  entries(s: VmSpace): MapEntryView[];
   /** vm_fault: resolve a fault at va for the access (Prot bits). */
   fault(s: VmSpace, va: VAddr, access: Prot): KernReturn;
   /** kmem_alloc: wired kernel memory, mapped in the kernel pmap. */

@@ -25,6 +25,7 @@ import {
   type VmSpace,
 } from "@vmlab/core";
 import type { Cpu, Machine } from "@vmlab/machine";
+import { auditUserMappings } from "./audit.js";
 import { DEFAULT_DISK_TIMING, Disk } from "./dev/disk.js";
 import { SwapDevice } from "./dev/swap.js";
 import { FileSystem } from "./fs/fs.js";
@@ -320,6 +321,7 @@ export class Kernel implements System {
     this.vm.audit();
     this.pmap.audit();
     this.machine.audit(this.windowRanges());
+    auditUserMappings(this);
     for (const r of this.services.witness.reports) {
       throw new InvariantViolation("witness", r.kind, r.message);
     }

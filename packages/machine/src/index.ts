@@ -22,6 +22,7 @@ export { HOLE_END, HOLE_START, MAX_RAM_BYTES, MachineCheck, PhysicalMemory, type
 export { PG_FRAME_HI, PG_FRAME_LO, pteFrame, pteHi, pteLo } from "./pte.js";
 export { RecursiveWindow } from "./recursive.js";
 export { TlbBatch } from "./shootdown.js";
+export { type LeafMapping, type LeafWalkOptions, leafMappings } from "./tables.js";
 export { DEFAULT_TLB, TLBF_D, TLBF_G, TLBF_U, TLBF_W, TLBF_XD, Tlb } from "./tlb.js";
 export * from "./types.js";
 export { buildRightsTable, PageWalker, type WalkControl } from "./walk.js";

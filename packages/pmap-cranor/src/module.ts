@@ -647,11 +647,19 @@ export class CranorModule implements PmapModule {
 
   /** pmap_zero_page: map the page at this CPU's zerop, bzero, unmap. */
   zeroPage(pg: VmPage): void {
+    this.zeroPageArea(pg, 0, PAGE_SIZE);
+  }
+
+  /** pmap_zero_page_area: the same special zero page (zerop), clearing [off, off+size). */
+  zeroPageArea(pg: VmPage, off: number, size: number): void {
+    if (!(off >= 0 && size >= 0 && off + size <= PAGE_SIZE)) {
+      this.kernel.panic(`pmap_zero_page_area: bad range ${off}+${size}`);
+    }
     const s = this.kernel.splraise(SPLVM);
     const cpu = this.machine.curcpu;
     const va = this.win.mapSpecial(cpu, SP_ZERO, pg.pa, "pmap_zero_page: lock botch");
-    this.machine.memory.zeroRange(this.specialPa(cpu, va, true), PAGE_SIZE);
-    cpu.cycles += this.machine.costs.pageZero;
+    this.machine.memory.zeroRange(this.specialPa(cpu, va, true) + off, size);
+    cpu.cycles += Math.ceil((this.machine.costs.pageZero * size) / PAGE_SIZE);
     this.win.unmapSpecial(cpu, SP_ZERO, "pmap_zero_page: lock botch");
     this.cZero.value++;
     this.kernel.splx(s);

@@ -9,8 +9,8 @@
  *  4. aptd-slot     (i386) APTDpde is invalid or names a live pmap's directory.
  *  5. ptp-wire      a user page-table page's wire_count = its valid entries (PT, PD, PDP alike);
  *                   table entries are user + writable, never NX.
- *  6. managed       user mappings are PG_MANAGED mappings of managed pages; PG_U iff below
- *                   VM_MAXUSER_ADDRESS.
+ *  6. managed       user mappings of managed pages are PG_MANAGED (unmanaged only for
+ *                   PG_UNMANAGED pages); PG_U iff below VM_MAXUSER_ADDRESS.
  *  7. pv-of-pte     every managed 4 KiB mapping has exactly one pv entry on its page's list, every
  *                   managed superpage mapping exactly one on pa_to_pvh of its frame, and
  *  8. pte-of-pv     every pv entry on a list is such a mapping of a live pmap (found from the
@@ -18,7 +18,8 @@
  *  9. pt-root       a page table kept in pm_root belongs to a PG_PS mapping at its pindex, and a
  *                   user one has wire_count NPTEPG.
  * 10. counts        resident_count = mappings (NPTEPG per superpage) + user page-table pages
- *                   (installed and kept; the kernel pmap counts its managed mappings);
+ *                   (installed and kept; the kernel pmap counts its managed and its wired
+ *                   unmanaged mappings — pmap_enter's, not pmap_kenter's);
  *                   wired_count = PG_W mappings.
  * 11. kernel-ptps   kernel page tables cover [KERNBASE, kernel_vm_end).
  * 12. pv-chunks     each chunk: on its pmap's list once and on pv_chunks once, pc_map within
@@ -117,13 +118,18 @@ export function auditFreebsdPmap(m: FreebsdModule): void {
       const n = ps ? m.nptepg : 1;
       const managed = (lo & PG_MANAGED) !== 0;
       if (!pm.isKernel) {
-        if (!managed) fail("managed", `${name} va ${hex(va)}: mapping without PG_MANAGED (${hex(lo)})`);
+        // Only a PG_UNMANAGED page (a kmem page: the u-area's kernel stack) is mapped unmanaged.
+        if (!managed && host !== null && host.pageOf(pteFrame(lo, hi))?.unmanaged !== true)
+          fail("managed", `${name} va ${hex(va)}: mapping of a managed page without PG_MANAGED (${hex(lo)})`);
         if (((lo & PG_U) !== 0) !== va < m.userMax)
           fail("managed", `${name} va ${hex(va)}: PG_U is wrong (${hex(lo)})`);
       }
-      if (!managed) return;
+      // The kernel pmap counts what pmap_enter made: managed mappings and wired unmanaged ones
+      // (kmem_malloc of PG_UNMANAGED kmem_object pages); pmap_kenter's are neither.
+      if (!managed && pm.isKernel && (lo & PG_W) === 0) return;
       resident += n;
       if ((lo & PG_W) !== 0) wired += n;
+      if (!managed) return;
       const f = pteFrame(lo, hi);
       const pa = ps ? f - (f % m.nbpdr) : f;
       if (host !== null && host.pageOf(pa) === undefined) {

@@ -109,6 +109,8 @@ function finish(p: Spec): FreebsdLayout {
     ptmap,
     ...(aptmap !== undefined ? { aptmap } : {}),
     ...(amd64 ? { dmapMin: DMAP_MIN_ADDRESS, dmapMax: DMAP_MAX_ADDRESS } : {}),
+    // NBPDR: what one PDE maps, the superpage size the VM's reservations must match.
+    superpageSize: 2 ** (12 + p.indexBits),
   };
   const nptepg = 2 ** p.indexBits;
   const pdrShift = 12 + p.indexBits;

@@ -45,6 +45,8 @@ const MiB = 1024 * 1024;
 /** Items of kmapentzone per page: PAGE_SIZE / sizeof(struct vm_map_entry) (64 bytes, i386 6.x). */
 const KMAPENT_PER_PAGE = PAGE_SIZE / 64;
 const NO_TABLES: VAddr[] = [];
+/** Erratum id: FreeBSD 8.0's kernel PTE litter and promotion over it (docs/errata.md). */
+export const ERRATUM_PROMOTE_LITTER = "freebsd-2009-promote-litter";
 
 /** Options of `freebsdPmap()`. */
 export interface FreebsdPmapOptions {
@@ -93,6 +95,12 @@ export class FreebsdModule implements PmapModule {
   readonly userMax: VAddr;
   /** vm.pmap.pg_ps_enabled. */
   pgPsEnabled: boolean;
+  /**
+   * Erratum freebsd-2009-promote-litter: kernel unmapping leaves the PTE behind (pmap_remove,
+   * pmap_change_wiring on kernel VAs), and pmap_enter has no check for a superpage that already
+   * maps the page.
+   */
+  readonly kernelPteLitter: boolean;
   readonly cEnter: Counter;
   readonly cRemove: Counter;
   readonly cShootdown: Counter;
@@ -126,6 +134,7 @@ export class FreebsdModule implements PmapModule {
     this.nbpdr = L.nbpdr;
     this.userMax = L.layout.userMax;
     this.pgPsEnabled = opts.pgPsEnabled ?? true;
+    this.kernelPteLitter = kernel.erratum(ERRATUM_PROMOTE_LITTER);
     this.win = new Window(machine, L, kernel);
     this.pvhLock = kernel.rwlock("pvh global");
     this.allpmapsLock = kernel.mutex("allpmaps");
@@ -921,6 +930,35 @@ export class FreebsdModule implements PmapModule {
     this.kernel.splx(s);
   }
 
+  /**
+   * pmap_zero_page_area(m, off, size): zero part of a page, through CMAP2 (i386) or the DMAP
+   * (amd64), as pmap_zero_page does (vnode_pager_setsize clears a partial last page's tail).
+   */
+  zeroPageArea(pg: VmPage, off: number, size: number): void {
+    if (off < 0 || size < 0 || off + size > PAGE_SIZE) {
+      this.kernel.panic(`pmap_zero_page_area: off ${off} size ${size} beyond the page`);
+    }
+    if (size === 0) return;
+    const s = this.kernel.splraise(SPLVM);
+    const cpu = this.machine.curcpu;
+    const win = this.win;
+    let va: VAddr;
+    const lock = this.sysmapsLocks[cpu.id] as Mutex;
+    if (win.dmap) va = win.dmapVa(pg.pa);
+    else {
+      win.pin(cpu);
+      lock.lock("pmap_zero_page_area");
+      va = win.mapSysmap(cpu, SYSMAP_2, pg.pa, "pmap_zero_page_area: CMAP2 busy");
+    }
+    this.machine.memory.zeroRange(this.windowPa(cpu, va, true) + off, size);
+    if (!win.dmap) {
+      win.unmapSysmap(cpu, SYSMAP_2);
+      lock.unlock("pmap_zero_page_area");
+      win.unpin(cpu);
+    }
+    this.kernel.splx(s);
+  }
+
   /** pmap_copy_page: CMAP1 = src, CMAP2 = dst (i386); DMAP to DMAP (amd64). */
   copyPage(src: VmPage, dst: VmPage): void {
     const s = this.kernel.splraise(SPLVM);
@@ -1039,6 +1077,21 @@ export class FreebsdModule implements PmapModule {
     kp.lock.unlock("pmap_growkernel");
     this.kernel.splx(s);
     this.kernel.trace.emit("pmap", "growkernel", { end: this.kernelPtEnd });
+  }
+
+  /**
+   * pmap_kenter_pde (i386) / pde_store: a kernel PDE changes — promotion or demotion in the kernel
+   * pmap. i386 and PAE copy the kernel PDEs into every pmap's directory, so the entry is written
+   * into each pmap on allpmaps too; amd64 shares the kernel's page directory through its PML4 slot.
+   */
+  kernelPdeStore(cpu: Cpu, pdeEa: VAddr, va: VAddr, lo: number, hi: number): void {
+    const win = this.win;
+    win.write(cpu, pdeEa, lo, hi);
+    if (win.dmap) return;
+    const off = Math.floor(va / this.nbpdr) * this.L.entryBytes;
+    this.allpmapsLock.lock("pmap_kenter_pde");
+    for (const pm of this.pmaps) win.write(cpu, pm.pdirVa + off, lo, hi);
+    this.allpmapsLock.unlock("pmap_kenter_pde");
   }
 
   /** Page tables are never pages of the user map. */

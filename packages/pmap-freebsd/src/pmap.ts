@@ -93,13 +93,25 @@ export class FreebsdPmap implements Pmap, WindowPmap, PvOwner {
     const pdeEa = m.pdeVa(cpu, this, va);
     if (pdeEa < 0) m.kernel.panic(`pmap_enter: invalid page directory va=${hex(va)}`);
     const pde = win.load(cpu, pdeEa);
-    if ((pde & PG_PS) !== 0) m.kernel.panic(`pmap_enter: attempted pmap_enter on ${m.L.psName} page`);
+    if ((pde & PG_PS) !== 0) {
+      // The 2010 workaround (seed 001): a superpage that already maps va to this page as asked
+      // is left as it is. Without it (erratum freebsd-2009-promote-litter), FreeBSD 8.0's panic.
+      if (!m.kernelPteLitter && this.superpageMaps(pde, win.loadHi(cpu, pdeEa), va, pg.pa, prot, wired)) {
+        m.kernel.trace.emit("pmap", "enter.ps_unchanged", { pmap: this.id, va });
+        this.lock.unlock("pmap_enter");
+        m.leavePv(s, "pmap_enter");
+        m.freeZeroPages(q);
+        return true;
+      }
+      m.kernel.panic(`pmap_enter: attempted pmap_enter on ${m.L.psName} page`);
+    }
     if ((pde & PG_V) === 0) m.kernel.panic(`pmap_enter: invalid page directory pdir=${hex(pde)}, va=${hex(va)}`);
     let ea = m.pteVa(cpu, this, va, pdeEa);
     let olo = win.load(cpu, ea);
     let ohi = win.loadHi(cpu, ea);
     const pa = pg.pa;
-    const managed = m.host.pageOf(pa) === pg;
+    // (m->flags & (PG_FICTITIOUS | PG_UNMANAGED)) == 0: only managed pages get pv entries.
+    const managed = pg.unmanaged !== true && m.host.pageOf(pa) === pg;
     let opa = (olo & PG_V) !== 0 ? pteFrame(olo, ohi) : -1;
     if (opa === pa && ((olo & PG_MANAGED) !== 0) === managed) {
       // Same page: a protection or wiring change; the mapping (and its pv entry) stays.
@@ -175,6 +187,20 @@ export class FreebsdPmap implements Pmap, WindowPmap, PvOwner {
     m.leavePv(s, "pmap_enter");
     m.freeZeroPages(q);
     return true;
+  }
+
+  /**
+   * Whether the superpage PDE (lo, hi) already maps va to pa with the protection and wiring
+   * pmap_enter was asked for — the check seed 001's poster added at the top of pmap_enter ("leave
+   * things as they were"), here where it matters: in front of the 2/4 MiB panic.
+   */
+  private superpageMaps(lo: number, hi: number, va: VAddr, pa: PAddr, prot: number, wired: boolean): boolean {
+    const m = this.m;
+    const f = pteFrame(lo, hi);
+    if (f - (f % m.nbpdr) + (truncPage(va) % m.nbpdr) !== pa) return false;
+    if (((lo & PG_RW) !== 0) !== ((prot & PROT_WRITE) !== 0)) return false;
+    if (((lo & PG_W) !== 0) !== wired) return false;
+    return !m.hasNx || ((hi & PG_NX) !== 0) === ((prot & PROT_EXEC) === 0);
   }
 
   private enterFailed(s: number, q: number, canFail: boolean, msg: string): boolean {
@@ -254,15 +280,22 @@ export class FreebsdPmap implements Pmap, WindowPmap, PvOwner {
   /**
    * pmap_remove_pte: clear one PTE; counts, PG_A/PG_M to the page, its pv entry freed, its page
    * table unwired (true if that freed it). A global PTE is invalidated at once.
+   *
+   * Erratum freebsd-2009-promote-litter (seed 001, as its poster described FreeBSD 8.0): kernel
+   * page tables are never freed, and the kernel-VA shortcut of the pmap_unuse_pt path leaves the
+   * PTE as it was — valid, no shootdown — and only the statistics change. The litter maps the
+   * same page again if the VA is reused (kmem_object's reservation holds it in place), and can
+   * make a page table look complete to pmap_promote_pde.
    */
   private removePte(cpu: Cpu, ea: VAddr, va: VAddr, pdeEa: VAddr): boolean {
     const m = this.m;
     const win = m.win;
     const lo = win.load(cpu, ea);
     const hi = win.loadHi(cpu, ea);
-    win.zap(cpu, ea);
+    const litter = this.isKernel && m.kernelPteLitter;
+    if (!litter) win.zap(cpu, ea);
     if ((lo & PG_W) !== 0) this.wiredCount--;
-    if ((lo & PG_G) !== 0) m.invalidatePage(cpu, this, va);
+    if ((lo & PG_G) !== 0 && !litter) m.invalidatePage(cpu, this, va);
     this.residentCount--;
     if ((lo & PG_MANAGED) !== 0) {
       const md = m.md(m.pageOf(pteFrame(lo, hi), "pmap_remove_pte: managed mapping of an unmanaged page"));
@@ -359,6 +392,12 @@ export class FreebsdPmap implements Pmap, WindowPmap, PvOwner {
   unwire(va: VAddr): void {
     const m = this.m;
     va = truncPage(va);
+    if (this.isKernel && m.kernelPteLitter) {
+      // Erratum freebsd-2009-promote-litter: the kernel-VA shortcut leaves the kernel PTE (PG_W
+      // included) as it was; pmap_remove settles wired_count when the mapping goes.
+      m.kernel.trace.emit("pmap", "unwire.kernel_shortcut", { va });
+      return;
+    }
     const s = m.enterPv("pmap_change_wiring");
     this.lock.lock("pmap_change_wiring");
     const cpu = m.machine.curcpu;

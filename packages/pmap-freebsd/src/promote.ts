@@ -80,7 +80,9 @@ export function promotePde(m: FreebsdModule, cpu: Cpu, pm: FreebsdPmap, pdeEa: V
   pm.ptRoot.set(pindex, ptpPa);
   if ((flo & PG_MANAGED) !== 0) pvPromotePde(m, pm, base, ffr);
   // The superpage PDE: the first PTE's bits with PG_PS (no PAT to move: PG_PTE_PAT is never set).
-  win.write(cpu, pdeEa, pteLo(ffr, (flo & 0xfff) | PG_PS), fhi);
+  const newLo = pteLo(ffr, (flo & 0xfff) | PG_PS);
+  if (pm.isKernel) m.kernelPdeStore(cpu, pdeEa, base, newLo, fhi);
+  else win.write(cpu, pdeEa, newLo, fhi);
   // pmap_update_pde_invalidate: no 4 KiB entry of the range, nor the page table's window address,
   // may survive beside the large one.
   win.ptpFreed(cpu, pm, base);
@@ -162,7 +164,9 @@ export function demotePde(m: FreebsdModule, cpu: Cpu, pm: FreebsdPmap, pdeEa: VA
     }
   }
   // The PDE names the page table again: PG_M | PG_A | (oldpde & PG_U) | PG_RW | PG_V.
-  win.write(cpu, pdeEa, pteLo(kept, PG_M | PG_A | (oldLo & PG_U) | PG_RW | PG_V), pteHi(kept));
+  const ptLo = pteLo(kept, PG_M | PG_A | (oldLo & PG_U) | PG_RW | PG_V);
+  if (pm.isKernel) m.kernelPdeStore(cpu, pdeEa, base, ptLo, pteHi(kept));
+  else win.write(cpu, pdeEa, ptLo, pteHi(kept));
   // Invalidate a stale window mapping of the page table page (it showed the superpage's data).
   win.ptpFreed(cpu, pm, base);
   m.invalidatePage(cpu, pm, win.ptw.tablePageVa(base, 0));

@@ -167,6 +167,11 @@ export class PvChunks {
     this.cChunkFrees = c.counter("vm.pmap.pc_chunk_frees");
     this.cTryfail = c.counter("vm.pmap.pc_chunk_tryfail");
     this.cReclaimed = c.counter("pmap.pv.reclaimed");
+    // The sysctls vm.pmap.pv_entry_count and vm.pmap.pc_chunk_count (chunks live now).
+    c.addSource((out) => {
+      out["vm.pmap.pv_entry_count"] = this.pvEntryCount;
+      out["vm.pmap.pc_chunk_count"] = this.cChunkAllocs.value - this.cChunkFrees.value;
+    });
   }
 
   /** pmap_init's part: pv_chunkbase = kmem_alloc_nofault(PAGE_SIZE * pv_maxchunks), ptelist init. */

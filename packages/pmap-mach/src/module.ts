@@ -545,11 +545,19 @@ export class MachPmapModule implements PmapModule {
 
   /** pmap_zero_page: CMAP2 = pa | PG_V | PG_KW, invalidate, bzero(CADDR2) (NetBSD). */
   zeroPage(pg: VmPage): void {
+    this.zeroPageArea(pg, 0, PAGE_SIZE);
+  }
+
+  /** pmap_zero_page_area (FreeBSD i386 pmap.c): the same CMAP2 window, bzero of [off, off+size). */
+  zeroPageArea(pg: VmPage, off: number, size: number): void {
+    if (!(off >= 0 && size >= 0 && off + size <= PAGE_SIZE)) {
+      this.kernel.panic(`pmap_zero_page_area: bad range ${off}+${size}`);
+    }
     const s = this.kernel.splraise(IPL.VM);
     const cpu = this.machine.curcpu;
     const pa = this.tmpmap(cpu, this.caddr2[cpu.id] as number, pg.pa, true);
-    this.machine.memory.zeroRange(pa, PAGE_SIZE);
-    cpu.cycles += this.machine.costs.pageZero;
+    this.machine.memory.zeroRange(pa + off, size);
+    cpu.cycles += Math.ceil((this.machine.costs.pageZero * size) / PAGE_SIZE);
     this.cZero.value++;
     this.kernel.splx(s);
   }

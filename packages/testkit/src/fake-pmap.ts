@@ -58,6 +58,8 @@ export class FakePmap implements Pmap {
   destroyed = false;
   /** Kernel VA of this pmap's "page directory" (kmem, as pmap_pinit allocated it). */
   pdir = 0;
+  /** The fake keeps no page tables in physical memory: no tree to load into CR3 or walk. */
+  readonly cr3 = 0;
 
   constructor(
     readonly mod: FakePmapModule,
@@ -270,6 +272,12 @@ export class FakePmapModule implements PmapModule {
 
   zeroPage(pg: VmPage): void {
     this.mem.set(pg.pa, new Uint8Array(PAGE_SIZE));
+  }
+
+  zeroPageArea(pg: VmPage, off: number, size: number): void {
+    const bytes = this.readPage(pg.pa);
+    bytes.fill(0, off, off + size);
+    this.writePage(pg.pa, bytes);
   }
 
   copyPage(src: VmPage, dst: VmPage): void {

@@ -7,7 +7,7 @@
 import { hex, INHERIT_ZERO, InvariantViolation, PAGE_SIZE, type VAddr } from "@vmlab/core";
 import type { FreebsdVm } from "./vm.js";
 import type { VmMap, VmMapEntry } from "./vm_map.js";
-import type { VmObject } from "./vm_object.js";
+import { OBJ_UNMANAGED, type VmObject } from "./vm_object.js";
 import { type FbsdPage, type PageQueue, PG_BUSY, PG_FREE, PG_HOST, PQ_NONE } from "./vm_page.js";
 import { VM_NFREEPOOL } from "./vm_param.js";
 
@@ -223,7 +223,7 @@ function auditPages(vm: FreebsdVm, t: Tally): void {
     const p = `page ${hex(m.pa)}`;
     if (m.flags & PG_FREE) {
       free++;
-      if (m.object || m.wireCount !== 0 || m.queue !== PQ_NONE || m.flags & PG_HOST)
+      if (m.object || m.wireCount !== 0 || m.queue !== PQ_NONE || m.flags & PG_HOST || m.unmanaged)
         fail("free page", `${p}: free but owned (object ${m.object?.id}, wire ${m.wireCount}, queue ${m.queue})`);
       continue;
     }
@@ -237,11 +237,15 @@ function auditPages(vm: FreebsdVm, t: Tally): void {
     if (!obj) fail("page owner", `${p}: neither free, nor the pmap's, nor in an object (leaked)`);
     if (!obj.alive || obj.pages.get(m.pindex) !== m)
       fail("page back-pointer", `${p}: claims object ${obj.id} pindex ${m.pindex} which does not hold it`);
+    if (m.unmanaged !== ((obj.flags & OBJ_UNMANAGED) !== 0))
+      fail("unmanaged page", `${p}: PG_UNMANAGED ${m.unmanaged}, but object ${obj.id} flags ${hex(obj.flags)}`);
+    if (m.unmanaged && m.queue !== PQ_NONE)
+      fail("unmanaged page off the queues", `${p}: PG_UNMANAGED but on queue ${m.queue}`);
     if (m.wireCount > 0) {
       wired++;
       if (m.queue !== PQ_NONE)
         fail("wired page off the queues", `${p}: wired (${m.wireCount}) but on queue ${m.queue}`);
-    } else if (m.queue === PQ_NONE) {
+    } else if (m.queue === PQ_NONE && !m.unmanaged) {
       fail(
         "page queue membership",
         `${p} (object ${obj.id} pindex ${m.pindex}): unwired object page on no paging queue`,

@@ -25,6 +25,7 @@ import {
   MADV_SEQUENTIAL,
   MADV_SPACEAVAIL,
   MADV_WILLNEED,
+  type MapEntryView,
   type MapRequest,
   MS_INVALIDATE,
   type PAddr,
@@ -50,6 +51,7 @@ import { VM_PAGER_OK, type VmCore } from "./vm_core.js";
 import { VmCounters } from "./vm_counters.js";
 import { vmFault } from "./vm_fault.js";
 import { FbsdSpace, vmspaceAlloc, vmspaceFork, vmspaceFree } from "./vm_glue.js";
+import { mapEntries } from "./vm_inspect.js";
 import { KernelMap } from "./vm_kern.js";
 import type { VmMap, VmMapEntry } from "./vm_map.js";
 import { OBJ_ONEMAPPING, ObjectTable, type VmObject } from "./vm_object.js";
@@ -115,6 +117,9 @@ export class FreebsdVm implements VmLayer, VmCore {
       out["vm.page.free"] = this.pages.freeCount;
       out["vm.reserv.partpopq"] = this.pages.reserv.partpopq.size;
       out["vm.phys.free"] = this.pages.phys.buddyFree;
+      let entries = 0;
+      for (const sp of this.spaces) entries += sp.map.nentries;
+      out["vm.map.entries"] = entries;
     });
   }
 
@@ -382,6 +387,11 @@ export class FreebsdVm implements VmLayer, VmCore {
     const map = this.space(s).map;
     const r = this.range(map, va, len);
     return r !== undefined && map.covered(r[0], r[1]);
+  }
+
+  /** The process's view of its map (vm_inspect.ts). */
+  entries(s: VmSpace): MapEntryView[] {
+    return mapEntries(this.space(s).map);
   }
 
   // ------------------------------------------------------------------ wiring

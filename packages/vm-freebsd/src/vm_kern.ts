@@ -12,8 +12,11 @@
 import { type AddressLayout, INHERIT_NONE, PAGE_SIZE, PMAP_WIRED, Prot, roundPage, type VAddr } from "@vmlab/core";
 import type { VmCore } from "./vm_core.js";
 import { VmMap } from "./vm_map.js";
-import type { VmObject } from "./vm_object.js";
+import { OBJ_UNMANAGED, type VmObject } from "./vm_object.js";
 import { type FbsdPage, VM_ALLOC_SYSTEM } from "./vm_page.js";
+
+/** The erratum whose era (FreeBSD 6) had a managed kmem_object. */
+const ERRATUM_2006_MANAGED_KMEM = "freebsd-2006-pvchunk-kva-recursion";
 
 export class KernelMap {
   readonly map: VmMap;
@@ -33,6 +36,10 @@ export class KernelMap {
       "kmem_object",
       (layout.kernelMin / PAGE_SIZE) % n,
     );
+    // FreeBSD 6 (the era of erratum freebsd-2006-pvchunk-kva-recursion) allocated kmem_object as
+    // OBJT_DEFAULT: its pages were managed and kmem_malloc's pmap_enter took pv entries. The
+    // reservation era made the kernel objects OBJT_PHYS, their pages PG_UNMANAGED.
+    if (vm.kernel.erratum(ERRATUM_2006_MANAGED_KMEM)) this.object.flags &= ~OBJ_UNMANAGED;
     this.grownTo = layout.kernelMin;
   }
 

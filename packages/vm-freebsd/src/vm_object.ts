@@ -22,6 +22,12 @@ export type ObjType = "default" | "swap" | "vnode" | "phys";
 export const OBJ_ONEMAPPING = 0x0001;
 export const OBJ_DEAD = 0x0002;
 export const OBJ_MIGHTBEDIRTY = 0x0004;
+/**
+ * OBJ_UNMANAGED: the object's pages are PG_UNMANAGED (no pv entries, never on a paging queue).
+ * FreeBSD 7–9's vm_page_alloc marked every page of an OBJT_PHYS object so (kernel_object,
+ * kmem_object); FreeBSD 10 made it this object flag, set for OBJT_PHYS by _vm_object_allocate.
+ */
+export const OBJ_UNMANAGED = 0x0008;
 
 let nextObjectId = 1;
 
@@ -92,6 +98,7 @@ export class ObjectTable {
     const obj = new VmObject(type, size, label);
     obj.pgColor = color;
     if (type === "default") obj.flags |= OBJ_ONEMAPPING;
+    if (type === "phys") obj.flags |= OBJ_UNMANAGED;
     this.live.add(obj);
     this.vm.counters.objectAlloc.value++;
     return obj;

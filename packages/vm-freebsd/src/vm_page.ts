@@ -11,7 +11,7 @@
  */
 import { hex, type KernelServices, type PAddr, PAGE_SIZE, type PhysSegment, type PmapModule, Prot } from "@vmlab/core";
 import type { VmCounters } from "./vm_counters.js";
-import type { VmObject } from "./vm_object.js";
+import { OBJ_UNMANAGED, type VmObject } from "./vm_object.js";
 import { VM_FREEPOOL_DEFAULT, VM_FREEPOOL_DIRECT, type VmParam } from "./vm_param.js";
 import { VmPhys } from "./vm_phys.js";
 import { ReservSystem } from "./vm_reserv.js";
@@ -43,6 +43,8 @@ export const VM_ALLOC_INTERRUPT = 2;
 export class FbsdPage {
   wireCount = 0;
   md: unknown = undefined;
+  /** PG_UNMANAGED: a page of an OBJ_UNMANAGED object (kmem_object): no pv entries, no paging queue. */
+  unmanaged = false;
   flags = PG_FREE;
   /** m->busy: soft-busy count, held while paging I/O is in progress. */
   busy = 0;
@@ -216,6 +218,10 @@ export class VmPages {
     }
     if ((m.flags & PG_FREE) === 0) this.kernel.panic(`vm_page_alloc: page ${hex(m.pa)} is not free`);
     m.flags = object !== null ? PG_BUSY : PG_HOST;
+    // vm_page_alloc: PG_UNMANAGED for a page of an OBJT_PHYS (OBJ_UNMANAGED) object. Pages without
+    // an object stay managed, as in FreeBSD 6 (8.x marked them unmanaged too; only the 2006
+    // erratum's pmap path ever enters one with pmap_enter).
+    m.unmanaged = object !== null && (object.flags & OBJ_UNMANAGED) !== 0;
     m.wireCount = 0;
     m.busy = 0;
     m.valid = false;
@@ -296,6 +302,7 @@ export class VmPages {
   /** vm_page_free_toq: back to the reservation or the buddy lists. */
   private freeToq(m: FbsdPage): void {
     m.flags = PG_FREE;
+    m.unmanaged = false;
     m.valid = false;
     m.dirty = false;
     this.counters.pageFreed.value++;
@@ -311,19 +318,22 @@ export class VmPages {
     m.wireCount++;
   }
 
-  /** vm_page_unwire(m, activate): on 1→0 the page goes back to the active queue. */
+  /**
+   * vm_page_unwire(m, activate): on 1→0 the page goes back to the active queue — unless it is
+   * PG_UNMANAGED, which never enters a paging queue.
+   */
   unwire(m: FbsdPage): void {
     if (m.wireCount <= 0) this.kernel.panic(`vm_page_unwire: invalid wire count: ${m.wireCount} (page ${hex(m.pa)})`);
     m.wireCount--;
     if (m.wireCount === 0) {
       this.wired--;
-      if ((m.flags & PG_BUSY) === 0 && m.object) this.active.insertTail(m);
+      if ((m.flags & PG_BUSY) === 0 && m.object && !m.unmanaged) this.active.insertTail(m);
     }
   }
 
   /** vm_page_activate */
   activate(m: FbsdPage): void {
-    if (m.wireCount > 0 || m.flags & PG_BUSY || !m.object) return;
+    if (m.wireCount > 0 || m.flags & PG_BUSY || !m.object || m.unmanaged) return;
     if (m.queue === PQ_ACTIVE) return;
     this.dequeue(m);
     this.active.insertTail(m);
@@ -331,7 +341,7 @@ export class VmPages {
 
   /** vm_page_deactivate: to the tail of the inactive queue, reference bits cleared. */
   deactivate(m: FbsdPage): void {
-    if (m.wireCount > 0 || m.flags & PG_BUSY || !m.object) return;
+    if (m.wireCount > 0 || m.flags & PG_BUSY || !m.object || m.unmanaged) return;
     if (m.queue === PQ_INACTIVE) return;
     m.flags &= ~PG_REFERENCED;
     this.pmap.clearReference(m);
@@ -344,14 +354,14 @@ export class VmPages {
    * queue move of the I/O completion paths (vm_page_deactivate_noreuse's queue work).
    */
   moveToInactive(m: FbsdPage): void {
-    if (m.wireCount > 0 || m.flags & PG_BUSY || !m.object) return;
+    if (m.wireCount > 0 || m.flags & PG_BUSY || !m.object || m.unmanaged) return;
     this.dequeue(m);
     this.inactive.insertTail(m);
   }
 
   /** vm_page_launder: a dirty page found by the inactive scan goes to the laundry queue. */
   launder(m: FbsdPage): void {
-    if (m.wireCount > 0 || m.flags & PG_BUSY || !m.object) return;
+    if (m.wireCount > 0 || m.flags & PG_BUSY || !m.object || m.unmanaged) return;
     this.dequeue(m);
     this.laundry.insertTail(m);
   }

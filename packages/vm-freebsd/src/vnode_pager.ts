@@ -166,30 +166,14 @@ export class VnodePager {
       this.vm.objects.pageRemove(obj, newPages, Number.MAX_SAFE_INTEGER, false);
       const tail = vp.size % PAGE_SIZE;
       const m = tail !== 0 ? obj.pages.get(newPages - 1) : undefined;
-      if (m?.valid && !VmPages.isBusy(m)) this.zeroTail(obj, m, tail);
+      if (m?.valid && !VmPages.isBusy(m)) this.zeroTail(m, tail);
     }
     obj.size = newPages;
   }
 
-  /**
-   * Clear [tail, PAGE_SIZE) of the new last page: pmap_zero_page_area where the pmap has it.
-   * Otherwise a clean page is simply freed (the file system already zeroed the tail on disk, so
-   * the next access reads zeroes) and a dirty one is written back first and then freed.
-   */
-  private zeroTail(obj: VmObject, m: FbsdPage, tail: number): void {
-    const vm = this.vm;
-    if (vm.pmap.zeroPageArea) {
-      vm.pmap.zeroPageArea(m, tail, PAGE_SIZE - tail);
-      return;
-    }
-    if (m.wireCount > 0) return;
-    vm.pages.testDirty(m);
-    if (m.dirty) {
-      const bp = this.putPage(obj, m);
-      vm.sleep("vnsetsz", () => bp.done);
-      if (bp.error || m.object !== obj || VmPages.isBusy(m) || m.wireCount > 0) return;
-    }
-    vm.pages.free(m);
+  /** Clear [tail, PAGE_SIZE) of the new last page in place: pmap_zero_page_area (vnode_pager_setsize). */
+  private zeroTail(m: FbsdPage, tail: number): void {
+    this.vm.pmap.zeroPageArea(m, tail, PAGE_SIZE - tail);
   }
 
   /**

@@ -24,6 +24,7 @@ import {
   MADV_SEQUENTIAL,
   MADV_SPACEAVAIL,
   MADV_WILLNEED,
+  type MapEntryView,
   type MapRequest,
   MS_INVALIDATE,
   MS_SYNC,
@@ -49,6 +50,7 @@ import type { VmCore } from "./vm_core.js";
 import { VmCounters } from "./vm_counters.js";
 import { vmFault } from "./vm_fault.js";
 import { MachSpace, vmspaceAlloc, vmspaceFork, vmspaceFree } from "./vm_glue.js";
+import { mapEntries } from "./vm_inspect.js";
 import { KernelMap } from "./vm_kern.js";
 import type { VmMap, VmMapEntry } from "./vm_map.js";
 import { ObjectTable, type VmObject } from "./vm_object.js";
@@ -89,6 +91,9 @@ export class MachVm implements VmLayer, VmCore {
       out["vm.page.active"] = this.pages.active.count;
       out["vm.page.inactive"] = this.pages.inactive.count;
       out["vm.swap.inuse"] = this.swapInUse;
+      let entries = 0;
+      for (const sp of this.spaces) entries += sp.map.nentries;
+      out["vm.map.entries"] = entries;
     });
   }
 
@@ -378,6 +383,11 @@ export class MachVm implements VmLayer, VmCore {
     const map = this.space(s).map;
     const r = this.range(map, va, len);
     return r !== undefined && map.covered(r[0], r[1]);
+  }
+
+  /** The process's view of its map, sharing maps flattened (vm_inspect.ts). */
+  entries(s: VmSpace): MapEntryView[] {
+    return mapEntries(this.space(s).map);
   }
 
   // ------------------------------------------------------------------ wiring

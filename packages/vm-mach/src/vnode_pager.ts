@@ -26,17 +26,7 @@ import {
 import type { VmCore } from "./vm_core.js";
 import { OBJ_CANPERSIST, OBJ_INTERNAL, type VmObject } from "./vm_object.js";
 import { type MachPage, PG_BUSY, PG_CLEAN } from "./vm_page.js";
-import {
-  objectPageGrab,
-  type Pager,
-  type PagerRequest,
-  type PagerResult,
-  pageDirty,
-  pageRelease,
-  pagerPut,
-  VM_PAGER_BAD,
-  VM_PAGER_PEND,
-} from "./vm_pager.js";
+import { objectPageGrab, type Pager, type PagerResult, pageRelease, VM_PAGER_BAD, VM_PAGER_PEND } from "./vm_pager.js";
 
 export class VnodePager implements Pager {
   readonly type = "vnode";
@@ -103,9 +93,7 @@ export function vnodePagerAlloc(vm: VmCore, vp: Vnode): VmObject {
  * vnode_pager_setsize: the file's size changed from `oldSize` to vp.size. On shrinking, the pages
  * past the new end are freed after their mappings are removed (pmap_page_protect(NONE) in
  * vm_page_free); a wired one cannot be, and stays, clean and never written back. The tail of a
- * now-partial last page is zeroed: the page is written back if dirty and read again through the
- * file system, which returns zeros past EOF, into a bounce frame copied over the page — the
- * pmap KPI has no pmap_zero_page_area, and the page must stay where it is (it may be mapped or
+ * now-partial last page is zeroed in place with pmap_zero_page_area (the page may be mapped or
  * wired). 4.4BSD removed only the pages wholly past the end and left the tail alone.
  */
 export function vnodePagerSetSize(vm: VmCore, vp: Vnode, oldSize: number): void {
@@ -132,45 +120,18 @@ export function vnodePagerSetSize(vm: VmCore, vp: Vnode, oldSize: number): void 
     }
     if (!busy || !vm.pageWait(busy, "vnsize")) break;
   }
-  if (newSize % PAGE_SIZE !== 0) zeroTail(vm, obj, truncPage(newSize));
+  if (newSize % PAGE_SIZE !== 0) zeroTail(vm, obj, truncPage(newSize), newSize % PAGE_SIZE);
 }
 
-/** The partial last page after a truncation: make its bytes past EOF zero (see vnodePagerSetSize). */
-function zeroTail(vm: VmCore, obj: VmObject, offset: number): void {
+/** The partial last page after a truncation: pmap_zero_page_area clears its bytes past EOF. */
+function zeroTail(vm: VmCore, obj: VmObject, offset: number, from: number): void {
   let pg = obj.pages.get(offset);
   while (pg && pg.flags & PG_BUSY) {
     if (!vm.pageWait(pg, "vnsize")) return;
     pg = obj.pages.get(offset);
   }
   if (!pg) return;
-  if (pageDirty(vm, pg)) {
-    const req: PagerRequest = { pending: 0, errors: 0 };
-    if (pagerPut(vm, obj, pg, req) !== VM_PAGER_PEND) return;
-    if (!vm.io.sleep("vnsize", () => req.pending === 0) || req.errors > 0) return;
-    if (pageDirty(vm, pg)) return;
-  }
-  let bounce = vm.pages.allocHost(false);
-  while (!bounce) {
-    if (!vm.vmWait()) return;
-    bounce = vm.pages.allocHost(false);
-  }
-  const b = bounce;
-  pg.flags |= PG_BUSY;
-  let error = -1;
-  vm.counters.pagein.value++;
-  vm.io.vnodeStrategy(obj.vnode as Vnode, offset / PAGE_SIZE, b.pa, false, (e) => {
-    error = e;
-  });
-  if (!vm.io.sleep("vnsize", () => error >= 0)) vm.kernel.panic("vnode_pager_setsize: tail read never completed");
-  if (error === 0) {
-    vm.pmap.copyPage(b, pg);
-    pg.flags |= PG_CLEAN;
-    vm.pmap.clearModify(pg);
-  } else {
-    vm.counters.pagerError.value++;
-  }
-  vm.pages.freeHost(b);
-  pg.flags &= ~PG_BUSY;
+  vm.pmap.zeroPageArea(pg, from, PAGE_SIZE - from);
 }
 
 /**

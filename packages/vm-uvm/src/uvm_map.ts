@@ -41,8 +41,9 @@ import {
   UVM_AMAP_LARGE,
   type VmAmap,
 } from "./uvm_amap.js";
-import { uvmFaultUnwireLocked, uvmFaultWire } from "./uvm_fault.js";
+import { pageAt, uvmFaultUnwireLocked, uvmFaultWire } from "./uvm_fault.js";
 import type { UvmObject } from "./uvm_object.js";
+import type { UvmPage } from "./uvm_page.js";
 
 // uvm_map.h etype bits (final form).
 export const UVM_ET_OBJ = 0x01;
@@ -56,6 +57,9 @@ export const UVM_ET_NEEDSCOPY = 0x08;
 // inherited, not user-wirable.
 export const UVM_MAP_KMEM = 0x02;
 export const UVM_MAP_SYSTEM = 0x80;
+
+/** Erratum id: the 2019 wire page count underflow (seed 004). */
+export const WIRE_UNDERFLOW = "netbsd-2019-wire-underflow";
 
 // vm_map flags.
 export const VM_MAP_PAGEABLE = 0x01;
@@ -517,10 +521,35 @@ export class VmMap {
   /**
    * The falling edge (uvm_map_entry_unwire): wired_count is forced to 0 and the pages the entry
    * wired are unwired once each (uvm_fault_unwire_locked). Nothing else unwires them.
+   *
+   * Erratum `netbsd-2019-wire-underflow` (seed 004, netbsd_uvm.md §2.5, §3.3 item 3): NetBSD's
+   * shm_memlock wired an SHM_LOCK'ed segment twice — uvm_obj_wirepages on the object, then
+   * uvm_map_pageable on the attaching entry — so the entry's wired_count also stood for the
+   * segment lock. With the erratum the POSIX forced falling edge takes that at its word: an entry
+   * over an SHM_LOCK'ed object releases the object's wiring of each page along with its own
+   * (`shmLockShare`), while SHM_LOCK still holds it and releases it again at SHM_UNLOCK. The
+   * page's count falls one below its wirings; the next holder to let go — another process's
+   * munlock, a vsunlock after I/O, SHM_UNLOCK — drives uvm_pageunwire onto wire_count 0.
    */
   fallingEdge(e: VmMapEntry): void {
     e.wiredCount = 0;
     uvmFaultUnwireLocked(this.vm, this, e.start, e.end);
+    const shares = this.shmLockShare(e);
+    for (let va = e.start; shares > 0 && va < e.end; va += PAGE_SIZE) {
+      const pg = pageAt(e, va) as UvmPage;
+      for (let i = 0; i < shares; i++) this.vm.pages.unwire(pg);
+    }
+  }
+
+  /**
+   * The segment-lock wirings a falling edge of `e` releases besides its own: none (the fix —
+   * uvm_obj_wirepages' wiring belongs to SHM_UNLOCK alone); with the erratum, the SHM_LOCKs of
+   * the entry's object, counted as part of the entry's wired_count as shm_memlock's
+   * uvm_map_pageable call made them.
+   */
+  private shmLockShare(e: VmMapEntry): number {
+    if (e.object === null || e.object.wiredAll === 0) return 0;
+    return this.vm.kernel.erratum(WIRE_UNDERFLOW) ? e.object.wiredAll : 0;
   }
 
   /**

@@ -24,6 +24,7 @@ import {
   MADV_SEQUENTIAL,
   MADV_SPACEAVAIL,
   MADV_WILLNEED,
+  type MapEntryView,
   type MapRequest,
   MS_INVALIDATE,
   type PAddr,
@@ -49,6 +50,7 @@ import { amapAlloc, amapFreeAnon, amapLookup } from "./uvm_amap.js";
 import { UvmAobj, uaoCreate } from "./uvm_aobj.js";
 import { uvmFault } from "./uvm_fault.js";
 import { UvmSpace, uvmspaceAlloc, uvmspaceFork, uvmspaceFree, uvmVslock, uvmVsunlock } from "./uvm_glue.js";
+import { mapEntries } from "./uvm_inspect.js";
 import { KernelMap } from "./uvm_km.js";
 import { type EntryAttrs, UVM_ET_COPYONWRITE, UVM_ET_NEEDSCOPY, VM_MAP_WIREFUTURE, type VmMap } from "./uvm_map.js";
 import { PageArray, PG_BUSY, PG_RELEASED, PG_WANTED, PQ_ANON, type UvmPage } from "./uvm_page.js";
@@ -97,6 +99,9 @@ export class UvmVm implements VmLayer, Uvm {
       out["vm.page.active"] = this.pages.active.count;
       out["vm.page.inactive"] = this.pages.inactive.count;
       out["vm.page.wired"] = this.pages.wired;
+      let entries = 0;
+      for (const sp of this.spaces) entries += sp.map.nentries;
+      out["vm.map.entries"] = entries;
     });
   }
 
@@ -369,6 +374,11 @@ export class UvmVm implements VmLayer, Uvm {
     const map = this.space(s).map;
     const r = this.range(map, va, len);
     return r !== undefined && map.covered(r[0], r[1]);
+  }
+
+  /** The process's view of its map (uvm_inspect.ts). */
+  entries(s: VmSpace): MapEntryView[] {
+    return mapEntries(this.space(s).map);
   }
 
   // ------------------------------------------------------------------ wiring

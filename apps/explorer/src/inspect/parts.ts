@@ -1,9 +1,9 @@
 /**
- * Read-only inspectors of the parts behind a System. The KPI (core's kpi.ts) has no inspection
- * calls, so what a view needs beyond it — a pmap's CR3 and pv lists, a VM layer's map entries,
- * objects and page ownership — is read from the part's own structures by a small adapter per
- * part, checked by shape at run time. A part without an adapter (or whose shape changed) is shown
- * as "not inspectable", never guessed at.
+ * Read-only inspectors of the parts behind a System. The KPI (core's kpi.ts) gives a pmap's CR3 and
+ * a VM layer's map entries (VmLayer.entries, the generic address-space view); what a view needs
+ * beyond it — pv lists, objects, shadow chains and page ownership — is read from the part's own
+ * structures by a small adapter per part, checked by shape at run time. A part without an adapter
+ * (or whose shape changed) is shown as "not inspectable", never guessed at.
  */
 import { Kernel } from "@vmlab/kernel";
 import type { System, VmPage } from "vmlab";
@@ -195,12 +195,17 @@ export interface EntryView {
   /** The node the entry points at (object, sharing map or amap). */
   readonly backing: string | undefined;
   readonly offset: number;
+  /** From the generic view (VmLayer.entries) only: what backs the entry, and MAP_SHARED. */
+  readonly backingKind?: string;
+  readonly shared?: boolean;
 }
 
 export interface AddressSpaceView {
   readonly entries: readonly EntryView[];
   readonly nodes: readonly BackingNode[];
   readonly edges: readonly BackingEdge[];
+  /** Set for the generic view: what it cannot show. */
+  readonly note?: string;
 }
 
 // The Mach VM's structures, as far as the explorer reads them (vm_map.ts, vm_object.ts, vm_page.ts).
@@ -256,9 +261,41 @@ function machMapOf(sys: System, pid: number): MachMap | undefined {
   return map && typeof map.entries === "function" ? map : undefined;
 }
 
+/**
+ * The generic address-space view of any VM layer, from the KPI's read-only VmLayer.entries: the
+ * entries as the process sees them, with their backing kind but no objects, amaps or shadow
+ * chains (those need a per-VM adapter). `wired` is 1 for a wired entry: the KPI gives no count.
+ */
+function genericAddressSpace(sys: System, pid: number): AddressSpaceView | string {
+  const p = kernelOf(sys)?.procs.get(pid);
+  if (p?.state !== "running") return `pid ${pid}: no map`;
+  const entries = sys.vm.entries(p.space).map((e) => ({
+    start: e.start,
+    end: e.end,
+    prot: e.prot,
+    maxProt: e.maxProt,
+    inheritance: e.inheritance,
+    wired: e.wired ? 1 : 0,
+    userWired: false,
+    needsCopy: false,
+    copyOnWrite: !e.shared && e.backing !== "kernel",
+    system: e.backing === "kernel",
+    backing: undefined,
+    offset: 0,
+    backingKind: e.backing,
+    shared: e.shared,
+  }));
+  return {
+    entries,
+    nodes: [],
+    edges: [],
+    note: `generic view (VmLayer.entries): no inspector for the '${sys.vm.name}' VM layer's objects and amaps yet`,
+  };
+}
+
 /** The address space of process `pid`: map entries and what backs them (objects, shadow chains, sharing maps). */
 export function addressSpace(sys: System, pid: number): AddressSpaceView | string {
-  if (!isMachVm(sys)) return `no inspector for the '${sys.vm.name}' VM layer's maps yet`;
+  if (!isMachVm(sys)) return genericAddressSpace(sys, pid);
   const map = machMapOf(sys, pid);
   if (!map) return `pid ${pid}: no map`;
   const nodes = new Map<string, BackingNode>();

@@ -51,6 +51,9 @@ export function fakeSystem(opts: FakeOptions = {}): System {
   const userMax = machine === "amd64" ? 0x7fff_ffff_f000 : 0xbfc0_0000;
   const model = new BsdModel({ userMin, userMax, nx: machine !== "i386" });
   let nextPid = 100;
+  let nextShm = 1;
+  let pressures = 0;
+  let reliefs = 0;
   let lastMap = 0;
   let auditBroken = false;
   const cursorBase = userMin + 0x10_0000;
@@ -140,6 +143,35 @@ export function fakeSystem(opts: FakeOptions = {}): System {
         const status = model.reap(pid, c[0]!);
         return { pid: c[0]!, status };
       },
+      open: (path: string, flags: number) => unwrap("open", model.open(pid, path, flags)),
+      close: (fd: number) => unwrap("close", model.close(pid, fd)),
+      read: (fd: number, buf: number, n: number) => unwrap("read", model.readFd(pid, fd, buf, n)),
+      write: (fd: number, buf: number, n: number) => unwrap("write", model.writeFd(pid, fd, buf, n)),
+      lseek: (fd: number, off: number, whence: number) => unwrap("lseek", model.lseek(pid, fd, off, whence)),
+      ftruncate: (fd: number, len: number) => unwrap("ftruncate", model.ftruncate(pid, fd, len)),
+      shmget(key: number, size: number, flags: number) {
+        const r = unwrap("shmget", model.shmget(pid, key, size, flags));
+        return Number.isNaN(r) ? unwrap("shmget", model.shmget(pid, key, size, flags, nextShm++)) : r;
+      },
+      shmat(id: number, addr: number, flags: number) {
+        const r = unwrap("shmat", model.shmat(pid, id, addr, flags));
+        if (!Number.isNaN(r)) return r;
+        const seg = model.segments.get(id)!;
+        return unwrap("shmat", model.shmat(pid, id, addr, flags, place(pid, seg.cells.length * P, 0)));
+      },
+      shmdt: (addr: number) => unwrap("shmdt", model.shmdt(pid, addr)),
+      shmctl(id: number, cmd: number) {
+        const s = unwrap("shmctl", model.shmctl(pid, id, cmd));
+        if (s === undefined) return undefined;
+        return {
+          shm_perm: { key: s.key, mode: 0o600 },
+          shm_segsz: s.size,
+          shm_nattch: s.nattch,
+          shm_cpid: s.cpid,
+          shm_lpid: 0,
+          locked: s.locked,
+        };
+      },
       newThread: (o: { cpu?: number } = {}) => ({ ...proc, tid: 1, cpu: o.cpu ?? 0, process: proc }),
       setrlimit: (_r: number, cur: number) => model.setMemlockLimit(pid, cur),
     };
@@ -187,9 +219,28 @@ export function fakeSystem(opts: FakeOptions = {}): System {
     audit(): void {
       if (auditBroken) throw new InvariantViolation("vm", "wired count", "entry wired twice");
     },
-    stats: () => ({ "vm.object.shadow_depth.max": 3, "vm.page.free": 100 }),
+    stats: () => ({
+      "vm.object.shadow_depth.max": 3,
+      "vm.page.free": 100,
+      "vm.page.wired": model.systemWiredPages(),
+      // The fake pages everything out under pressure and back in when it ends.
+      "vm.swapout": pressures * 100_000,
+      "vm.pageout": pressures * 100_000,
+      "vm.swapin": reliefs * 100_000,
+    }),
     vm: { freePages: 100 },
-    memoryPressure(_pages: number): void {},
+    fs: {
+      writeFile: (path: string, bytes: Uint8Array) => void model.createFile(path, bytes),
+      readFile(path: string): Uint8Array {
+        const f = model.files.get(path);
+        if (f === undefined) throw new SyscallError("readFile", "ENOENT", path);
+        return Uint8Array.from(f.read(0, f.size).map((b) => b ?? 0));
+      },
+    },
+    memoryPressure(pages: number): void {
+      if (pages > 0) pressures++;
+      else reliefs++;
+    },
     runPagedaemon(): void {},
     panicked: undefined,
   };

@@ -42,7 +42,9 @@ export function renderAddressSpace(ctx: ViewContext): HTMLElement {
     root.append(h("p", { class: "note" }, as));
     return root;
   }
-  root.append(entryTable(as), h("h3", {}, "Backing objects and shadow chains"), graph(as));
+  if (as.note) root.append(h("p", { class: "note" }, as.note));
+  root.append(entryTable(as));
+  if (as.nodes.length > 0 || !as.note) root.append(h("h3", {}, "Backing objects and shadow chains"), graph(as));
   return root;
 }
 
@@ -69,11 +71,11 @@ function entryTable(as: AddressSpaceView): HTMLElement {
         h(
           "td",
           {},
-          [e.copyOnWrite && "COW", e.needsCopy && "needs-copy", e.system && "system (UPT)"]
+          [e.copyOnWrite && "COW", e.needsCopy && "needs-copy", e.shared && "shared", e.system && "system (UPT)"]
             .filter(Boolean)
             .map((f) => h("span", { class: "badge" }, f as string)),
         ),
-        h("td", {}, e.backing ? (label.get(e.backing) ?? e.backing) : "(none yet)"),
+        h("td", {}, e.backing ? (label.get(e.backing) ?? e.backing) : (e.backingKind ?? "(none yet)")),
         h("td", { class: "mono" }, hex(e.offset)),
       ),
     ),
