@@ -374,6 +374,42 @@ export class ShmctlCommand extends Base {
   }
 }
 
+/**
+ * Every wiring let go — munlockall, then SHM_UNLOCK of every segment the model says is locked —
+ * and the kernel's wired-page count (`vm.page.wired`) must be back where it was when the run
+ * started: mlock, SHM_LOCK and the transient wiring of read(2) each give back exactly what they
+ * took (NetBSD uvm_map_pageable's falling edge, uvm_obj_unwirepages, uvm_vsunlock). Only while
+ * the first process is the only one there ever was: another process's u-area and page tables
+ * would be counted too.
+ */
+export class UnwireAllCommand extends Base {
+  override check(w: Readonly<World>): boolean {
+    return w.model.all().length === 1;
+  }
+
+  toString(): string {
+    return "unwireAll()";
+  }
+
+  protected exec(w: World, r: Real): void {
+    const pid = w.root;
+    const proc = r.procs.get(pid)!;
+    this.expectSys(r, `[${pid}] munlockall()`, w.model.munlockall(pid), observe(() => proc.munlockall()));
+    for (const s of [...w.model.segments.values()]) {
+      if (!s.locked) continue;
+      const call = `[${pid}] shmctl(${s.id}, SHM_UNLOCK)`;
+      this.expectSys(r, call, w.model.shmctl(pid, s.id, SHM_UNLOCK), observe(() => proc.shmctl(s.id, SHM_UNLOCK)));
+    }
+    const wired = r.sys.stats()["vm.page.wired"] ?? 0;
+    this.record(r, `  vm.page.wired ${wired} (${r.wiredAtStart ?? 0} at the start)`);
+    if (r.wiredAtStart !== undefined && wired !== r.wiredAtStart) {
+      throw new Mismatch(
+        `unwireAll: with every mlock and SHM_LOCK released, vm.page.wired is ${wired}, not ${r.wiredAtStart} as when the run started`,
+      );
+    }
+  }
+}
+
 // ------------------------------------------------------------------ memory pressure
 
 /**
@@ -578,6 +614,16 @@ export const shmctlArb: fc.Arbitrary<VmCommand> = fc
     fc.constantFrom(...SHMCTL_CMDS, IPC_STAT, IPC_RMID),
   )
   .map(([p, seg, cmd]) => new ShmctlCommand(p, seg, cmd));
+
+/**
+ * shmctl SHM_LOCK / SHM_UNLOCK only, aimed at live segments: the segment lock as a wiring source of
+ * its own, so a property can mix it with mlock/munlock and I/O often enough to reach their edges.
+ */
+export const shmLockArb: fc.Arbitrary<VmCommand> = fc
+  .tuple(procArb, fc.nat({ max: 1 }), fc.constantFrom(SHM_LOCK, SHM_LOCK, SHM_UNLOCK))
+  .map(([p, seg, cmd]) => new ShmctlCommand(p, seg, cmd));
+
+export const unwireAllArb: fc.Arbitrary<VmCommand> = fc.constant(null).map(() => new UnwireAllCommand());
 
 export const pressureArb: fc.Arbitrary<VmCommand> = fc
   .constantFrom<number | null>(0, 16, 64, null, null)

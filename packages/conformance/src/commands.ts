@@ -70,6 +70,8 @@ export interface Real {
   readonly transcript: string[];
   /** Commands run so far in this run. */
   executed: number;
+  /** `vm.page.wired` when the run started (nothing was wired by the run yet). */
+  readonly wiredAtStart?: number;
 }
 
 export type VmCommand = fc.Command<World, Real>;
@@ -153,7 +155,14 @@ export function setup(sys: System, opts: SetupOptions = {}): { model: World; rea
       fds,
       segs: [],
     },
-    real: { sys, procs: new Map([[root.pid, root]]), threads: new Map(), transcript, executed: 0 },
+    real: {
+      sys,
+      procs: new Map([[root.pid, root]]),
+      threads: new Map(),
+      transcript,
+      executed: 0,
+      wiredAtStart: sys.stats()["vm.page.wired"] ?? 0,
+    },
   };
 }
 
@@ -977,6 +986,24 @@ export const munmapArb = rangeArb("munmap", fc.constant(0));
 export const mprotectArb = rangeArb("mprotect", protArb);
 export const mlockArb = rangeArb("mlock", fc.constant(0));
 export const munlockArb = rangeArb("munlock", fc.constant(0));
+/**
+ * A page-exact range over the first pages of one of the process's two newest regions: an mlock or
+ * munlock that mostly succeeds, so a property reaches wiring's rising and falling edges often
+ * (`targetArb` spends most of its draws on errors).
+ */
+const insideArb: fc.Arbitrary<Target> = fc.record({
+  region: fc.constantFrom(0, 0, 1),
+  page: fc.constantFrom(0, 0, 1),
+  pages: fc.integer({ min: 1, max: 2 }),
+  shape: fc.constant<0 | 1 | 2>(0),
+  slop: fc.constant(0),
+});
+export const mlockInsideArb: fc.Arbitrary<VmCommand> = fc
+  .tuple(procArb, viaArb, insideArb)
+  .map(([p, via, t]) => new RangeCommand("mlock", p, via, t, 0) as VmCommand);
+export const munlockInsideArb: fc.Arbitrary<VmCommand> = fc
+  .tuple(procArb, viaArb, insideArb)
+  .map(([p, via, t]) => new RangeCommand("munlock", p, via, t, 0) as VmCommand);
 /** SHARE, COPY, NONE, DONATE_COPY, ZERO, and a bad value now and then. */
 export const minheritArb = rangeArb("minherit", fc.constantFrom(0, 0, 1, 2, 3, 4, 4, 666));
 /** MS_ASYNC, MS_SYNC, MS_INVALIDATE alone and with each, and invalid combinations. */

@@ -3,9 +3,10 @@
  * involved. Run between operations (never inside one: a fault in progress legitimately holds
  * busy pages, extra references and paging_in_progress counts).
  */
-import { hex, INHERIT_ZERO, InvariantViolation, PAGE_SIZE, roundPage, type VAddr } from "@vmlab/core";
+import { hex, INHERIT_ZERO, InvariantViolation, PAGE_SIZE, Prot, roundPage, type VAddr } from "@vmlab/core";
 import { SwapPager } from "./swap_pager.js";
 import type { MachVm } from "./vm.js";
+import { wiredPageOf } from "./vm_fault.js";
 import type { VmMap, VmMapEntry } from "./vm_map.js";
 import { OBJ_CANPERSIST, OBJ_INTERNAL, type VmObject } from "./vm_object.js";
 import {
@@ -39,6 +40,8 @@ interface Tally {
   readonly shareMapRefs: Map<VmMap, number>;
   /** Expected wire_count of each page: one per wired main-map entry mapping it. */
   readonly wires: Map<MachPage, number>;
+  /** Pages wired where they lie, below the first object (a transient wiring of a read-only entry). */
+  readonly inPlace: Set<MachPage>;
 }
 
 function bump<K>(m: Map<K, number>, k: K): void {
@@ -46,7 +49,7 @@ function bump<K>(m: Map<K, number>, k: K): void {
 }
 
 export function auditVm(vm: MachVm): void {
-  const t: Tally = { objectRefs: new Map(), shareMapRefs: new Map(), wires: new Map() };
+  const t: Tally = { objectRefs: new Map(), shareMapRefs: new Map(), wires: new Map(), inPlace: new Set() };
   const mainMaps: VmMap[] = [vm.kernelMap.map, ...[...vm.spaces].map((s) => s.map)];
   for (const s of vm.spaces) {
     if (!s.alive) fail("vmspace alive", `vmspace ${s.id} is listed but destroyed`);
@@ -157,16 +160,23 @@ function auditEntry(vm: MachVm, map: VmMap, e: VmMapEntry, t: Tally): void {
   if (e.wiredCount > 0) auditWiredEntry(vm, map, e, t);
 }
 
-/** A wired entry: every page resident in its first object, counted toward that page's wiring. */
+/**
+ * A wired entry: every page resident in its first object, counted toward that page's wiring —
+ * or, for an entry wired only transiently and read-only (vm_fault copiesOnWire), resident in its
+ * chain, wired where it lies.
+ */
 function auditWiredEntry(vm: MachVm, map: VmMap, e: VmMapEntry, t: Tally): void {
+  const inPlace = (e.protection & Prot.Write) === 0 && e.transientCount === e.wiredCount;
   for (let va = e.start; va < e.end; va += PAGE_SIZE) {
     const loc = map.objectAt(e, va);
     if (!loc) fail("wired entry resident", `${where(map, e)}: no sharing-map entry at ${hex(va)}`);
     if (loc.objEntry.needsCopy)
       fail("wired entry needs_copy", `${where(map, e)}: wired but still needs_copy at ${hex(va)}`);
-    const pg = loc.objEntry.object?.pages.get(loc.offset);
+    const first = loc.objEntry.object;
+    const pg = inPlace ? wiredPageOf(first, loc.offset) : first?.pages.get(loc.offset);
     if (!pg)
       fail("wired entry resident", `${where(map, e)}: wired page at ${hex(va)} is not resident in the first object`);
+    if (pg.object !== first) t.inPlace.add(pg);
     bump(t.wires, pg);
   }
   void vm;
@@ -246,9 +256,11 @@ function auditObjects(vm: MachVm, t: Tally): void {
       }
       // vm_fault copies up when wiring and fork copies wired ranges eagerly, so no shadow ever
       // sees a wired page of anonymous memory: copy-on-write, collapse and bypass can never move
-      // or free it. File and SysV objects are never collapsed, and their pages stay put.
+      // or free it. File and SysV objects are never collapsed, and their pages stay put. A
+      // transient wiring of a read-only entry wires in place (vm_fault copiesOnWire): nothing
+      // else runs in that map until vsunlock.
       const fixed = obj.vnode !== null || obj.label === "shm";
-      if (pg.wireCount > 0 && !fixed && windows.get(obj)?.some(([a, b]) => off >= a && off < b)) {
+      if (pg.wireCount > 0 && !fixed && !t.inPlace.has(pg) && windows.get(obj)?.some(([a, b]) => off >= a && off < b)) {
         fail(
           "wired page in backing object",
           `${what}: wired page ${hex(pg.pa)} at ${hex(off)} is seen through a shadow object`,

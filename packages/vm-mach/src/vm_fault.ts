@@ -9,9 +9,10 @@
  * (SIGBUS; 4.4BSD said KERN_PROTECTION_FAILURE, "XXX"), and a VM_WAIT that can never be
  * satisfied is KERN_RESOURCE_SHORTAGE (the kernel then kills the largest process).
  *
- * One deliberate difference from 4.4BSD: a wiring fault (change_wiring) always copies a page
- * found lower in the chain up into the first object, as a write fault would, even when the entry
- * is read-only. So a wired page always lives in the first object of the entry that wired it, and
+ * One deliberate difference from 4.4BSD: a wiring fault (change_wiring) for mlock, MAP_WIRED or a
+ * system wiring copies a page found lower in the chain up into the first object, as a write fault
+ * would, even when the entry is read-only (a transient wiring of a read-only entry does not:
+ * see copiesOnWire). So a wired page always lives in the first object of the entry that wired it, and
  * (with vmspace_fork copying wired ranges eagerly) no shadow object ever sees it through its
  * window: a later copy-on-write, collapse or termination elsewhere can never pull a wired page
  * out from under its entry, and unwiring finds the page by object lookup. (4.4BSD mapped the lower page read-only and wired it there, and its unwire
@@ -155,7 +156,7 @@ function faultOnce(vm: VmCore, map: VmMap, va: VAddr, faultType: Prot, wiring: b
 
   // ---- copy-on-write: the page came from a lower object
   if (object !== first) {
-    if (faultType & Prot.Write || wiring) {
+    if (faultType & Prot.Write || (wiring && copiesOnWire(r.entry))) {
       const copy = firstM as MachPage;
       pages.copy(m, copy);
       copy.flags &= ~PG_FAKE;
@@ -193,6 +194,20 @@ function faultOnce(vm: VmCore, map: VmMap, va: VAddr, faultType: Prot, wiring: b
   m.flags &= ~PG_BUSY;
   release(vm, first, object, firstM);
   return entered ? KERN_SUCCESS : KERN_RESOURCE_SHORTAGE;
+}
+
+/**
+ * Whether a wiring fault copies a page found lower in the chain up into the first object. The
+ * BSDs wire with the entry's own protection (4.4BSD vm_fault: fault_type = prot when
+ * change_wiring; NetBSD uvm_fault_check: cow_now only if the entry is writable), so a read-only
+ * private entry wires the page where it lies — the file's own page for a private file mapping,
+ * which keeps showing later changes to the file. Here that holds for an entry wired only
+ * transiently (vslock for read()/write(): released before the system call returns, with no fork,
+ * mlock or copy-on-write of another map in between). Long-lived wirings (mlock, MAP_WIRED,
+ * system) keep copying up (see the file comment).
+ */
+function copiesOnWire(e: VmMapEntry): boolean {
+  return (e.protection & Prot.Write) !== 0 || e.transientCount !== e.wiredCount;
 }
 
 /**
@@ -253,7 +268,7 @@ export function faultUnwire(vm: VmCore, map: VmMap, e: VmMapEntry, start: VAddr,
   const pmap = map.pmap;
   for (let va = start; va < end; va += PAGE_SIZE) {
     const loc = map.objectAt(e, va);
-    const pg = loc?.objEntry.object?.pages.get(loc.offset);
+    const pg = loc && wiredPageOf(loc.objEntry.object, loc.offset);
     if (!pg) vm.kernel.panic(`vm_fault_unwire: unwire: page not resident at ${hex(va)} in map ${map.name}`);
     if (pmap && pmap.extract(va) === pg.pa) pmap.unwire(va);
     vm.pages.unwire(pg);
@@ -263,6 +278,20 @@ export function faultUnwire(vm: VmCore, map: VmMap, e: VmMapEntry, start: VAddr,
       vm.pages.freePage(pg);
     }
   }
+}
+
+/**
+ * The wired page an entry sees at `offset` of its first object: there, or — for a transient
+ * wiring of a read-only entry (copiesOnWire) — the first page found down the shadow chain.
+ */
+export function wiredPageOf(obj: VmObject | null, offset: number): MachPage | undefined {
+  while (obj) {
+    const pg = obj.pages.get(offset);
+    if (pg) return pg;
+    offset += obj.shadowOffset;
+    obj = obj.shadow;
+  }
+  return undefined;
 }
 
 /**

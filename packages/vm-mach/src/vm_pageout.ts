@@ -38,13 +38,25 @@ export class Pageout {
   }
 
   /**
-   * One wakeup of the pageout daemon (vm_pageout's loop body): scan, and scan again while a pass
-   * only moved pages to the inactive queue — in 4.4BSD the threads still short in VM_WAIT would
-   * wake the daemon again at once; here a sleeper whose daemon run freed nothing and started no
-   * I/O is out of memory, so the daemon does not stop before it has made progress it can show.
+   * One wakeup of the pageout daemon (vm_pageout's loop body): one vm_pageout_scan, then sleep
+   * until the next wakeup. Only while a thread is short of pages (vm_pages_needed: an allocation
+   * was refused and its thread is going to VM_WAIT) does it scan again while a pass only moved
+   * pages to the inactive queue — in 4.4BSD that thread would wake the daemon again at once; here
+   * a sleeper whose daemon run freed nothing and started no I/O is out of memory, so the daemon
+   * does not stop before it has made progress it can show.
+   *
+   * A wakeup that only saw free < free_min (nobody waiting) is a single pass, as in 4.4BSD: the
+   * pages it deactivated keep their second chance until the next wakeup. Scanning again at once
+   * would launder and free pages deactivated a moment before, with no chance to be referenced in
+   * between — the page a fault has just entered included. An access crossing two pages then never
+   * completed under memory pressure: each fault's daemon run (at the end of the fault) took the
+   * other page, and the retried access faulted on it again, forever (conformance #8, "trap: fault
+   * loop"). With one pass, the retried access references the first page (the MMU sets PG_A on its
+   * translation before it faults on the second), and the next pass reactivates it.
    */
   daemon(): void {
-    for (let pass = 0; pass < 3; pass++) {
+    const passes = this.vm.pages.pagesNeeded ? 3 : 1;
+    for (let pass = 0; pass < passes; pass++) {
       const r = this.scan();
       if (this.vm.pages.freeCount >= this.freeTarget || r.freed > 0 || r.started > 0 || r.deactivated === 0) return;
     }

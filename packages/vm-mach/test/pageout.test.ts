@@ -15,6 +15,30 @@ describe("vm_pageout_scan", () => {
     expect(small.vm.pageout.freeTarget).toBe(4);
   });
 
+  it("a wakeup nobody waits on is one pass: pages it deactivates keep their second chance (conformance #8)", () => {
+    const t = new TestSystem();
+    const s = t.spawn();
+    const a = t.mmap(s, 2 * P);
+    // Free memory under free_min, with no thread short of pages (no allocation was refused).
+    const held = [];
+    while (t.vm.freePages >= t.vm.freeMin) held.push(t.vm.allocPage({}));
+    t.store8(s, a, 1); // the fault enters the first page of an access crossing two pages
+    expect(t.vm.pages.pagesNeeded).toBe(false);
+    t.vm.pagedaemon(); // the daemon run at the end of that fault
+    const pg = t.vm.pages.pageOf(t.pmapOf(s).extract(a) ?? 0);
+    expect(pg?.queue).toBe(Q_INACTIVE); // deactivated, not laundered: still mapped
+    expect(t.stat("vm.swapout")).toBe(0);
+    // The retried access references it before faulting on the second page; the next pass keeps it.
+    expect(t.load8(s, a)).toBe(1);
+    t.store8(s, a + P, 2);
+    t.vm.pagedaemon();
+    expect(t.pmapOf(s).extract(a)).toBe(pg?.pa);
+    expect(t.pmapOf(s).extract(a + P)).toBeDefined();
+    expect(t.stat("vm.swapout")).toBe(0);
+    for (const h of held) if (h) t.vm.freePage(h);
+    t.audit();
+  });
+
   it("deactivates active pages (clearing their reference bits) and reactivates referenced ones (no swap)", () => {
     const t = new TestSystem({ swapSlots: 0 });
     const s = t.spawn();

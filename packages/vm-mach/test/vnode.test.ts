@@ -93,6 +93,36 @@ describe("vnode pager: file mappings", () => {
     t.audit();
   });
 
+  it("vslock with Read access of a read-only MAP_PRIVATE page wires the file's page in place (write(2) from it)", () => {
+    const t = new TestSystem();
+    const vp = makeFile(t, 2 * P);
+    const s = t.spawn();
+    const a = mapFile(t, s, vp, 2 * P, false, 0, Prot.Read);
+    const w0 = t.vm.wiredPages;
+    expect(t.vm.wire(s, a, 2 * P, "transient", Prot.Read)).toBe(KERN_SUCCESS);
+    expect(t.stat("vm.fault.cow")).toBe(0);
+    expect(t.vm.wiredPages).toBe(w0 + 2);
+    const fileObject = vp.vmObject as VmObject;
+    expect(t.pmapOf(s).extract(a)).toBe(fileObject.pages.get(0)?.pa);
+    expect(t.pmapOf(s).protOf(a)).toBe(Prot.Read);
+    t.audit();
+    expect(t.vm.unwire(s, a, 2 * P, "transient")).toBe(KERN_SUCCESS);
+    expect(t.vm.wiredPages).toBe(w0);
+    t.audit();
+    // Still the file's page: a later change to the file shows through the private mapping.
+    writeFile(t, vp, 0, [0x77]);
+    expect(t.load8(s, a)).toBe(0x77);
+    // A writable private mapping is still copied by any wiring (NetBSD uvm_fault_check cow_now).
+    const b = mapFile(t, s, vp, P, false);
+    expect(t.vm.wire(s, b, P, "transient", Prot.Read)).toBe(KERN_SUCCESS);
+    expect(t.stat("vm.fault.cow")).toBe(1);
+    expect(t.vm.unwire(s, b, P, "transient")).toBe(KERN_SUCCESS);
+    writeFile(t, vp, 0, [0x78]);
+    expect(t.load8(s, b)).toBe(0x77);
+    expect(t.load8(s, a)).toBe(0x78);
+    t.audit();
+  });
+
   it("MAP_PRIVATE: sees the file's current page until the first write copies it; the file is untouched", () => {
     const t = new TestSystem();
     const vp = makeFile(t, 2 * P);

@@ -82,7 +82,7 @@ describe.each(EXPECTATIONS.map((e) => [e.id, e] as const))("expectation %s", (_i
   it.skipIf(missing.length > 0)(
     name,
     async () => {
-      const rep = await runBench({ workloads: [...e.workloads], scale: 2, seed: 1 });
+      const rep = await runBench({ workloads: [...e.workloads], scale: Math.max(2, e.minScale ?? 0), seed: 1 });
       const out = evaluateExpectations(rep).find((x) => x.id === e.id);
       expect(out?.status, out?.detail).toBe("pass");
     },
