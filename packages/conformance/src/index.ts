@@ -42,6 +42,7 @@ export {
   ShmgetCommand,
   SmpCommand,
 } from "./commands-io.js";
+export { type ForkStormOptions, forkStorm, STORM_GRID, type StormTrial } from "./fork-storm.js";
 export {
   type AccessExpectation,
   type AccessKind,

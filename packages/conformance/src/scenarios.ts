@@ -43,8 +43,10 @@ import {
 } from "@vmlab/core";
 import type { Process, System } from "@vmlab/kernel";
 import { fileBytes } from "./commands.js";
+import { forkStorm } from "./fork-storm.js";
 import { hostMs } from "./host-clock.js";
 import { BsdModel } from "./model.js";
+import type { SystemFactory } from "./survive.js";
 
 const P = PAGE_SIZE;
 const RW = PROT_READ | PROT_WRITE;
@@ -74,7 +76,8 @@ export interface Scenario {
   readonly name: string;
   /** Where it comes from (peer suite and case, or "vmlab"). */
   readonly source: string;
-  run(factory: () => System): Omit<ScenarioResult, "name" | "seconds">;
+  /** The factory may be given a RunContext (seed and disk timing): the fork storm sweeps them. */
+  run(factory: SystemFactory): Omit<ScenarioResult, "name" | "seconds">;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -1485,6 +1488,11 @@ export const SCENARIOS: readonly Scenario[] = [
   ),
   ...atf,
   ...io,
+  {
+    name: "stress: fork storm under asynchronous writes of mapped file pages",
+    source: "vmlab (seed 000: FreeBSD 1996, pmap_page_protect at bio interrupt time during fork)",
+    run: (f) => forkStorm(f),
+  },
 ];
 
 export interface ScenarioOptions {
@@ -1495,7 +1503,7 @@ export interface ScenarioOptions {
 }
 
 /** Run scenarios on fresh systems from `factory`. Never throws. */
-export function runScenarios(factory: () => System, opts: ScenarioOptions = {}): ScenarioReport {
+export function runScenarios(factory: SystemFactory, opts: ScenarioOptions = {}): ScenarioReport {
   const t0 = hostMs();
   const results: ScenarioResult[] = [];
   for (const s of SCENARIOS) {

@@ -23,10 +23,13 @@ import { FileMmapCommand, ShmatCommand, ShmgetCommand } from "./commands-io.js";
 const P = PAGE_SIZE;
 const RW = PROT_READ | PROT_WRITE;
 
-/** What a run gives the factory: its own seed and disk jitter (where completion interrupts land). */
+/**
+ * What a run gives the factory: its own seed and disk timing (where completion interrupts land).
+ * The properties vary the jitter; the fork-storm scenario also sweeps seek and transfer times.
+ */
 export interface RunContext {
   readonly seed: number;
-  readonly disk: { readonly jitter: number };
+  readonly disk: { readonly jitter: number; readonly seek?: number; readonly transfer?: number };
 }
 
 /**
@@ -44,7 +47,12 @@ export function runContext(seed: number): RunContext {
 
 /** Options a factory passes on to createSystem for a run (seed and disk timing). */
 export function runOptions(run: RunContext | undefined): Pick<SystemOptions, "seed" | "disk"> {
-  return run === undefined ? {} : { seed: run.seed, disk: { jitter: run.disk.jitter } };
+  if (run === undefined) return {};
+  const { jitter, seek, transfer } = run.disk;
+  return {
+    seed: run.seed,
+    disk: { jitter, ...(seek !== undefined ? { seek } : {}), ...(transfer !== undefined ? { transfer } : {}) },
+  };
 }
 
 export interface SurviveCase {

@@ -9,11 +9,13 @@
  * parallelism comes from shards (one process or CI job per `shard: "i/n"`, joined by `mergeMatrix`).
  */
 import {
+  PROPERTIES,
   type PropertyFailure,
   type RunContext,
   runOptions,
   runProperties,
   runScenarios,
+  SCENARIOS,
   type SystemFactory,
 } from "@vmlab/conformance";
 import { ConfigError } from "@vmlab/core";
@@ -35,6 +37,7 @@ export const SUITE_PROPERTIES: Readonly<Record<"properties" | "pressure" | "smp"
     "model: wiring",
     "model: files and mappings",
     "model: SysV shared memory",
+    "model: wiring with SysV shm and I/O",
   ],
   pressure: ["model: paging", "model: pressure and interrupts", "data survives paging, fork and interrupts"],
   smp: ["model: threads on several CPUs"],
@@ -75,6 +78,14 @@ export interface SuiteResult {
   readonly failures?: readonly MatrixFailure[];
   /** Why a suite checked nothing (errata-detection before any erratum exists). */
   readonly note?: string;
+  /** errata-detection: which check caught each erratum that was caught. */
+  readonly detections?: readonly ErratumDetection[];
+}
+
+/** An erratum caught on a combination, and the first property or scenario that caught it. */
+export interface ErratumDetection {
+  readonly erratum: string;
+  readonly check: string;
 }
 
 export interface ComboResult {
@@ -204,7 +215,7 @@ function propertyFailure(c: Combination, f: PropertyFailure, commands: number): 
 }
 
 function scenarioSuite(c: Combination, factory: SystemFactory, seed: number, forkHeavyPages: number): SuiteResult {
-  const r = runScenarios(() => factory(), { forkHeavyPages });
+  const r = runScenarios(factory, { forkHeavyPages });
   const failures = r.results
     .filter((x) => !x.passed)
     .map((x) => ({
@@ -221,18 +232,46 @@ function scenarioSuite(c: Combination, factory: SystemFactory, seed: number, for
   };
 }
 
-/** Names of what failed in one run of the properties and scenarios (the detection signature). */
-function failingChecks(factory: SystemFactory, seed: number, runs: number, commands: number): Set<string> {
-  const props = runProperties(factory, { runs, commands, seed });
-  const scen = runScenarios(() => factory(), { forkHeavyPages: 100 });
-  return new Set([...props.failures.map((f) => f.name), ...scen.results.filter((x) => !x.passed).map((x) => x.name)]);
+/** One check of errata detection: a property (at its seed in a whole run) or a scenario. */
+interface DetectionCheck {
+  readonly name: string;
+  /** Whether the check fails on systems from this factory. */
+  fails(factory: SystemFactory, seed: number, cfg: SizeConfig): boolean;
 }
+
+/**
+ * The checks errata detection tries, in the order of a whole run: every property, then every
+ * scenario. A property runs alone with the seed it has in a whole `runProperties` run (seed +
+ * its index), so each check is exactly the one the suites run.
+ */
+function detectionChecks(): DetectionCheck[] {
+  const props = PROPERTIES.map(
+    (p, i): DetectionCheck => ({
+      name: p.name,
+      fails: (f, seed, cfg) =>
+        runProperties(f, { runs: cfg.runs, commands: cfg.commands, seed: (seed + i) | 0, properties: [p.name] })
+          .failed > 0,
+    }),
+  );
+  const scen = SCENARIOS.map(
+    (s): DetectionCheck => ({
+      name: s.name,
+      fails: (f) => runScenarios(f, { names: [s.name], forkHeavyPages: DETECTION_FORK_HEAVY_PAGES }).failed > 0,
+    }),
+  );
+  return [...props, ...scen];
+}
+
+/** fork-heavy's size in errata detection (the quick suites use MATRIX_SIZES' forkHeavyPages). */
+const DETECTION_FORK_HEAVY_PAGES = 100;
 
 /**
  * Errata detection (ARCHITECTURE.md: "the conformance suite must catch every erratum"): with each
  * erratum that applies to the combination switched on, some property or scenario that passes with
- * it off must fail. One baseline run without errata, then one run per erratum. With no erratum
- * for the combination the suite checks nothing and says so (0/0 with a note, never "passed").
+ * it off must fail. The checks run in order with the erratum on; the first that fails is run
+ * again without it (each check's baseline is computed once per combination and seed), and the
+ * erratum is caught when that baseline passes. With no erratum for the combination the suite
+ * checks nothing and says so (0/0 with a note, never "passed").
  */
 function errataSuite(c: Combination, cfg: SizeConfig, seed: number, only?: string): SuiteResult {
   const ids = knownErrata().filter((id) => (only === undefined || id === only) && erratum(id).applies(c).applies);
@@ -245,13 +284,26 @@ function errataSuite(c: Combination, cfg: SizeConfig, seed: number, only?: strin
     };
   }
   const t0 = nowMs();
-  const baseline = failingChecks(factoryFor(c, cfg.memoryMiB, seed, []), seed, cfg.runs, cfg.commands);
-  let passed = 0;
+  const checks = detectionChecks();
+  const off = factoryFor(c, cfg.memoryMiB, seed, []);
+  const baseline = new Map<string, boolean>();
+  const failsOff = (k: DetectionCheck) => {
+    let v = baseline.get(k.name);
+    if (v === undefined) baseline.set(k.name, (v = k.fails(off, seed, cfg)));
+    return v;
+  };
+  const detections: ErratumDetection[] = [];
   const failures: MatrixFailure[] = [];
   for (const id of ids) {
-    const on = failingChecks(factoryFor(c, cfg.memoryMiB, seed, [id]), seed, cfg.runs, cfg.commands);
-    const caught = [...on].filter((n) => !baseline.has(n));
-    if (caught.length > 0) passed++;
+    const on = factoryFor(c, cfg.memoryMiB, seed, [id]);
+    const alsoOff: string[] = [];
+    const by = checks.find((k) => {
+      if (!k.fails(on, seed, cfg)) return false;
+      if (!failsOff(k)) return true;
+      alsoOff.push(k.name);
+      return false;
+    });
+    if (by !== undefined) detections.push({ erratum: id, check: by.name });
     else
       failures.push({
         name: id,
@@ -259,10 +311,16 @@ function errataSuite(c: Combination, cfg: SizeConfig, seed: number, only?: strin
         replay: `${comboKey(c)}|erratum:${id}|${seed}`,
         message:
           `erratum ${id} switched on, and nothing failed that passes with it off` +
-          (baseline.size > 0 ? ` (already failing without it: ${[...baseline].join("; ")})` : ""),
+          (alsoOff.length > 0 ? ` (failing without it too: ${alsoOff.join("; ")})` : ""),
       });
   }
-  return { passed, failed: failures.length, seconds: (nowMs() - t0) / 1000, ...(failures.length ? { failures } : {}) };
+  return {
+    passed: detections.length,
+    failed: failures.length,
+    seconds: (nowMs() - t0) / 1000,
+    detections,
+    ...(failures.length ? { failures } : {}),
+  };
 }
 
 const perf = (globalThis as { performance?: { now(): number } }).performance;
@@ -274,12 +332,14 @@ function nowMs(): number {
 function addSuite(a: SuiteResult | undefined, b: SuiteResult): SuiteResult {
   if (a === undefined) return b;
   const failures = [...(a.failures ?? []), ...(b.failures ?? [])];
+  const detections = [...(a.detections ?? []), ...(b.detections ?? [])];
   const note = a.note ?? b.note;
   return {
     passed: a.passed + b.passed,
     failed: a.failed + b.failed,
     seconds: Math.round((a.seconds + b.seconds) * 1000) / 1000,
     ...(failures.length > 0 ? { failures } : {}),
+    ...(detections.length > 0 ? { detections } : {}),
     ...(note !== undefined && a.passed + b.passed + a.failed + b.failed === 0 ? { note } : {}),
   };
 }
@@ -338,7 +398,7 @@ function replayMatrix(token: string, errata: readonly string[]): MatrixResult {
   } else if (what?.startsWith("scenario:")) {
     const name = what.slice("scenario:".length);
     suiteName = "scenarios";
-    const r = runScenarios(() => factoryFor(combo, mem, DEFAULT_MATRIX_SEED, errata)(), { names: [name] });
+    const r = runScenarios(factoryFor(combo, mem, DEFAULT_MATRIX_SEED, errata), { names: [name] });
     const failures = r.results
       .filter((x) => !x.passed)
       .map((x) => ({ name: x.name, seed: 0, replay: token, message: x.failures.join("\n") }));

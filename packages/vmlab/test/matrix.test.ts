@@ -30,7 +30,7 @@ describe("runMatrix", () => {
       }
       expect(s.failures?.length ?? 0).toBe(s.failed);
     }
-    expect(c.suites.properties!.passed + c.suites.properties!.failed).toBe(5);
+    expect(c.suites.properties!.passed + c.suites.properties!.failed).toBe(6);
     expect(c.suites.pressure!.passed + c.suites.pressure!.failed).toBe(3);
     expect(c.suites.smp!.passed + c.suites.smp!.failed).toBe(1);
     const applicable = errata.known().filter((id) => errata.erratum(id).applies(combo).applies);

@@ -28,7 +28,7 @@ export interface PmapInfo {
 
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 
-/** The pmap's CR3 (both the Mach and Cranor pmaps keep it in `cr3`). */
+/** The pmap's CR3 (`Pmap.cr3` in the KPI; checked by shape, as the module's `pmaps` list is untyped). */
 export function pmapCr3(pmap: unknown): number | undefined {
   return pmap !== null && typeof pmap === "object" ? num((pmap as { cr3?: unknown }).cr3) : undefined;
 }

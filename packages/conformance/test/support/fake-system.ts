@@ -51,6 +51,13 @@ export function fakeSystem(opts: FakeOptions = {}): System {
   const userMax = machine === "amd64" ? 0x7fff_ffff_f000 : 0xbfc0_0000;
   const model = new BsdModel({ userMin, userMax, nx: machine !== "i386" });
   let nextPid = 100;
+  /** Like a kernel's count of wired pages: each page once, mlocked or in a SHM_LOCK'ed segment. */
+  const wiredPages = () => {
+    const held = new Set<unknown>();
+    for (const p of model.live()) for (const pg of p.pages.values()) if (pg.wired) held.add(pg.cell);
+    for (const seg of model.segments.values()) if (seg.locked) for (const c of seg.cells) held.add(c);
+    return held.size;
+  };
   let nextShm = 1;
   let pressures = 0;
   let reliefs = 0;
@@ -216,13 +223,15 @@ export function fakeSystem(opts: FakeOptions = {}): System {
       model.spawn(pid);
       return make(pid);
     },
+    /** The fake advances no clock: its "disk" completes at once. */
+    advance(_cycles: number): void {},
     audit(): void {
       if (auditBroken) throw new InvariantViolation("vm", "wired count", "entry wired twice");
     },
     stats: () => ({
       "vm.object.shadow_depth.max": 3,
       "vm.page.free": 100,
-      "vm.page.wired": model.systemWiredPages(),
+      "vm.page.wired": wiredPages(),
       // The fake pages everything out under pressure and back in when it ends.
       "vm.swapout": pressures * 100_000,
       "vm.pageout": pressures * 100_000,
