@@ -24,7 +24,7 @@ import {
   type VmPage,
   type VmSpace,
 } from "@vmlab/core";
-import type { Cpu, Machine } from "@vmlab/machine";
+import { alternateWindow, type Cpu, type Machine } from "@vmlab/machine";
 import { auditUserMappings } from "./audit.js";
 import { DEFAULT_DISK_TIMING, Disk } from "./dev/disk.js";
 import { SwapDevice } from "./dev/swap.js";
@@ -209,11 +209,9 @@ export class Kernel implements System {
    * space (2^vaBits / PAGE_SIZE entries). Its TLB entries may be stale until the pmap next points
    * it elsewhere, which always flushes first; the coherence audit leaves them alone.
    */
-  private windowRanges(): [number, number][] {
+  private windowRanges(): (readonly [number, number])[] {
     const a = this.layout.aptmap;
-    if (a === undefined) return [];
-    const f = this.machine.format;
-    return [[a, a + (2 ** f.vaBits / PAGE_SIZE) * f.entryBytes]];
+    return a === undefined ? [] : [alternateWindow(this.machine.format, a)];
   }
 
   /** Disk and swap transfers started and not yet completed. */

@@ -10,6 +10,7 @@
  */
 import { hex, InvariantViolation } from "@vmlab/core";
 import type { Cpu } from "./cpu.js";
+import type { PagingFormat } from "./format.js";
 import { ACC_READ } from "./types.js";
 import { PageWalker } from "./walk.js";
 
@@ -59,4 +60,12 @@ export function auditTlbCoherence(cpus: readonly Cpu[], exempt: readonly (readon
         );
     }
   }
+}
+
+/**
+ * The range an alternate page-table window at `base` covers: every page table of one address
+ * space (2^vaBits / PAGE_SIZE entries of entryBytes) — what the coherence audit leaves alone.
+ */
+export function alternateWindow(format: PagingFormat, base: number): readonly [number, number] {
+  return [base, base + (2 ** format.vaBits / 4096) * format.entryBytes];
 }

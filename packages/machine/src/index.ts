@@ -4,6 +4,7 @@
  * levels, IPIs, a device event queue and a cycle cost model. The paging formats themselves are in
  * @vmlab/hw-i386 and @vmlab/hw-amd64.
  */
+export { alternateWindow, auditTlbCoherence } from "./coherence.js";
 export { type CostModel, DEFAULT_COSTS } from "./cost.js";
 export { Cpu, CpuException, type CpuHost, type Interrupt } from "./cpu.js";
 export { type DeviceEvent, EventQueue } from "./events.js";

@@ -15,3 +15,17 @@ export {
 } from "./fake-pmap.js";
 export { AccessError, RW, TestSystem, type TestSystemOptions } from "./harness.js";
 export { TestKernel } from "./kernel.js";
+export {
+  bootPmapSystem,
+  kernPa,
+  MACHINES,
+  type PmapBootOptions,
+  type PmapTestSystem,
+  panicText,
+  RO,
+  RWX,
+  RX,
+  ToyHost,
+  ToyPage,
+  userPa,
+} from "./pmap-host.js";
