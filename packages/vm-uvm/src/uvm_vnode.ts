@@ -183,16 +183,16 @@ export function uvnFlush(vm: Uvm, obj: UvmVnodeObject, start: number, end: numbe
 
 /**
  * uvm_vnp_setsize: the file is now vp.size long. Pages wholly past the new end go (their
- * mappings with them); a now-partial last page is written back and dropped, so the next access
- * reads it again with zeroes past EOF. Wired pages stay (a wired mapping past EOF keeps its page).
+ * mappings with them); wired pages stay (a wired mapping past EOF keeps its page). The tail of a
+ * now-partial last page is zeroed in place, mapped or wired (uvm_vnp_zerorange through
+ * pmap_zero_page_area): writing it back first would put the old bytes past EOF on the disk again.
  */
 export function uvnSetSize(vm: Uvm, vp: Vnode, oldSize: number): void {
   const obj = vp.vmObject;
   if (!(obj instanceof UvmVnodeObject) || vp.size >= oldSize) return;
   obj.freeRange(vm, roundPage(vp.size), Number.POSITIVE_INFINITY);
-  if (vp.size % PAGE_SIZE === 0) return;
-  const tail = truncPage(vp.size);
-  const pg = obj.pages.get(tail);
-  if (pg?.wireCount !== 0) return;
-  uvnFlush(vm, obj, tail, tail + PAGE_SIZE, MS_SYNC | MS_INVALIDATE);
+  const off = vp.size % PAGE_SIZE;
+  if (off === 0) return;
+  const pg = obj.pages.get(truncPage(vp.size));
+  if (pg) vm.pmap.zeroPageArea(pg, off, PAGE_SIZE - off);
 }
