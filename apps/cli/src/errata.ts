@@ -4,13 +4,17 @@
  * reproduced, the panic text, the step that went wrong and the trace around it.
  */
 import Table from "cli-table3";
-import { type ErratumReport, errata } from "vmlab";
+import { type ErratumReport, errata, selectCombinations } from "vmlab";
 
 export interface ErrataCliOptions {
   json?: boolean;
   /** Run the reproducers (default for one id; `--run` for the whole catalogue). */
   run?: boolean;
   trace?: boolean;
+  /** Only these combinations (names or `all`). */
+  machine?: string;
+  pmap?: string;
+  vm?: string;
 }
 
 export function runErrataCommand(
@@ -20,7 +24,8 @@ export function runErrataCommand(
 ): ErratumReport[] {
   if (id !== undefined) errata.erratum(id);
   const run = o.run ?? id !== undefined;
-  const { errata: reports } = errata.list({ run, ...(id !== undefined ? { ids: [id] } : {}) });
+  const combinations = selectCombinations(o);
+  const { errata: reports } = errata.list({ run, combinations, ...(id !== undefined ? { ids: [id] } : {}) });
   if (o.json) {
     out(JSON.stringify({ errata: reports }, null, 2));
     return reports;

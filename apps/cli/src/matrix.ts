@@ -1,11 +1,23 @@
 /**
  * `vmlab matrix`: the conformance matrix (runMatrix) as a table — one row per combination, a
- * column per suite with passed/failed and seconds — then every failure with its seed and the
+ * column per suite with passed/failed, runs and seconds — then every failure with its seed and the
  * replay token that reruns it. `--json` prints the API.md shape; `--merge` joins shard files.
+ * On a terminal, a progress bar on stderr counts the suites as the worker threads finish them.
  */
 import { readFileSync } from "node:fs";
+import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
-import { MATRIX_SUITES, type MatrixResult, mergeMatrix, runMatrix } from "vmlab";
+import {
+  MATRIX_SUITES,
+  type MatrixResult,
+  type MatrixSuite,
+  type MutationReport,
+  mergeMatrix,
+  mutationMisses,
+  runMatrix,
+  runMutation,
+  selectCombinations,
+} from "vmlab";
 
 export interface MatrixCommandOptions {
   quick?: boolean;
@@ -18,6 +30,11 @@ export interface MatrixCommandOptions {
   merge?: string[];
   replay?: string;
   errata?: string;
+  workers?: number;
+  mutation?: boolean;
+  machine?: string;
+  pmap?: string;
+  vm?: string;
 }
 
 /** Where a failing matrix reports its failure count (the process exit code by default). */
@@ -36,10 +53,13 @@ const list = (s: string | undefined) =>
         .map((x) => x.trim())
         .filter((x) => x !== "");
 
-function cell(s: { passed: number; failed: number; seconds: number; note?: string } | undefined): string {
+function cell(
+  s: { passed: number; failed: number; seconds: number; runs?: number; note?: string } | undefined,
+): string {
   if (s === undefined) return "";
   if (s.passed + s.failed === 0) return `— ${s.note ?? "nothing to run"}`;
-  return `${s.passed}/${s.failed}  ${s.seconds.toFixed(1)} s`;
+  const runs = s.runs !== undefined ? `  ${s.runs} runs` : "";
+  return `${s.passed}/${s.failed}${runs}  ${s.seconds.toFixed(1)} s`;
 }
 
 /** The table and the failure list of a result. */
@@ -69,33 +89,109 @@ export function renderMatrix(r: MatrixResult): string {
     r.size ? `size ${r.size}` : "",
     r.seed !== undefined ? `seed ${r.seed}` : "",
     r.shard ? `shard ${r.shard}` : "",
+    r.errata?.length ? `errata on: ${r.errata.join(", ")}` : "",
+    r.workers !== undefined ? `${r.workers} worker thread${r.workers === 1 ? "" : "s"}` : "",
   ].filter((x) => x !== "");
   if (where.length > 0) lines.push(where.join(", "));
   return lines.join("\n");
+}
+
+/**
+ * The combinations to run: `--combos` and the `--machine/--pmap/--vm` filter together (both when
+ * both are given); undefined for every combination.
+ */
+function chosenCombos(o: MatrixCommandOptions): string[] | undefined {
+  const named = list(o.combos);
+  const filtered = [o.machine, o.pmap, o.vm].some((x) => x !== undefined && x !== "all");
+  if (!filtered) return named;
+  const keys = selectCombinations(o).map((c) => `${c.machine}/${c.pmap}/${c.vm}`);
+  if (named === undefined) return keys;
+  const both = keys.filter((k) => named.includes(k));
+  if (both.length === 0) throw new Error("--combos and --machine/--pmap/--vm select no combination together");
+  return both;
 }
 
 function failedCount(r: MatrixResult): number {
   return r.combos.reduce((n, c) => n + Object.values(c.suites).reduce((m, s) => m + s.failed, 0), 0);
 }
 
+/** The mutation check as a table: per erratum and combination, caught or not, by which suites. */
+export function renderMutation(r: MutationReport): string {
+  const t = new Table({ head: ["erratum", "combination", "caught", "failing suites", "first failure (replay token)"] });
+  for (const e of r.errata) {
+    if (e.combos.length === 0) t.push([e.id, "—", "", "applies to none of the chosen combinations", ""]);
+    for (const c of e.combos) {
+      t.push([
+        e.id,
+        `${c.machine}/${c.pmap}/${c.vm}`,
+        c.caught ? "yes" : "NO",
+        c.suites.join(", "),
+        c.first ? `${c.first.name}\n${c.first.replay}` : "",
+      ]);
+    }
+  }
+  const misses = mutationMisses(r);
+  const pairs = r.errata.reduce((n, e) => n + e.combos.length, 0);
+  return [
+    t.toString(),
+    `${pairs - misses.length}/${pairs} erratum × combination pairs caught (size ${r.size}, ${r.seconds.toFixed(1)} s)`,
+  ].join("\n");
+}
+
+/** The progress bar on a terminal's stderr (none for --json or when piped). */
+function progressBar(o: MatrixCommandOptions): SingleBar | undefined {
+  return o.json || !process.stderr.isTTY
+    ? undefined
+    : new SingleBar({ format: "matrix [{bar}] {value}/{total} suites  {last}", hideCursor: true });
+}
+
 export async function runMatrixCommand(o: MatrixCommandOptions, out: (s: string) => void): Promise<void> {
   if (o.quick && o.full) throw new Error("--quick and --full exclude each other");
+  if (o.mutation) {
+    const combos = chosenCombos(o);
+    const errata = list(o.errata);
+    const bar = progressBar(o);
+    const r = await runMutation({
+      size: o.full ? "full" : "quick",
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      ...(combos !== undefined ? { combos } : {}),
+      ...(errata !== undefined ? { errata } : {}),
+      ...(o.workers !== undefined ? { workers: o.workers } : {}),
+      onResult: (c, suite, _r, done, total) => {
+        if (done === 1) bar?.start(total, 0, { last: "" });
+        bar?.setTotal(total);
+        bar?.update(done, { last: `${c.machine}/${c.pmap}/${c.vm} ${suite}` });
+      },
+    });
+    bar?.stop();
+    out(o.json ? JSON.stringify(r, null, 2) : renderMutation(r));
+    onFailures(mutationMisses(r).length);
+    return;
+  }
   let result: MatrixResult;
   if (o.merge !== undefined && o.merge.length > 0) {
     result = mergeMatrix(o.merge.map((file) => JSON.parse(readFileSync(file, "utf8")) as MatrixResult));
   } else {
-    const combos = list(o.combos);
-    const suites = list(o.suites);
+    const combos = chosenCombos(o);
+    const suites = list(o.suites) as MatrixSuite[] | undefined;
     const errata = list(o.errata);
+    const bar = progressBar(o);
     result = await runMatrix({
       size: o.full ? "full" : "quick",
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...(combos !== undefined ? { combos } : {}),
-      ...(suites !== undefined ? { suites: suites as never } : {}),
+      ...(suites !== undefined ? { suites } : {}),
       ...(o.shard !== undefined ? { shard: o.shard } : {}),
       ...(o.replay !== undefined ? { replay: o.replay } : {}),
       ...(errata !== undefined ? { errata } : {}),
+      ...(o.workers !== undefined ? { workers: o.workers } : {}),
+      onResult: (c, suite, r, done, total) => {
+        if (done === 1) bar?.start(total, 0, { last: "" });
+        const verdict = r.failed > 0 ? `FAILED ${r.failed}` : "ok";
+        bar?.update(done, { last: `${c.machine}/${c.pmap}/${c.vm} ${suite} ${verdict}` });
+      },
     });
+    bar?.stop();
   }
   out(o.json ? JSON.stringify(result, null, 2) : renderMatrix(result));
   onFailures(failedCount(result));

@@ -6,7 +6,7 @@ import { i386, i386Pae } from "@vmlab/hw-i386";
 import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import { Command } from "commander";
-import { combinations } from "vmlab";
+import { selectCombinations } from "vmlab";
 import { DEFAULT_SCALE, DEFAULT_SEED, runBenchCommand } from "./bench.js";
 import { runDemo } from "./demo.js";
 import { type ErrataCliOptions, runErrataCommand } from "./errata.js";
@@ -17,6 +17,14 @@ import { runWorkload } from "./run.js";
 export let out: (s: string) => void = (s) => process.stdout.write(`${s}\n`);
 export function setOutput(fn: (s: string) => void): void {
   out = fn;
+}
+
+/** The combination filter every command takes (API.md): machine, pmap and VM names, or `all`. */
+function comboFilter(cmd: Command): Command {
+  return cmd
+    .option("--machine <name>", "i386 | i386-pae | amd64 | all", "all")
+    .option("--pmap <name>", "mach | freebsd | cranor | all", "all")
+    .option("--vm <name>", "mach | uvm | freebsd | all", "all");
 }
 
 const hex = (n: number) => (n < 0 ? String(n) : `0x${n.toString(16)}`);
@@ -65,11 +73,11 @@ program
     out(s.toString());
   });
 
-program
-  .command("list")
+comboFilter(program.command("list"))
   .description("list the parts that exist so far")
   .option("--json", "machine-readable output")
-  .action((opts: { json?: boolean }) => {
+  .action((opts: { json?: boolean; machine: string; pmap: string; vm: string }) => {
+    const combos = selectCombinations(opts);
     const machines = [i386(), i386Pae(), amd64()].map((spec) => ({
       name: spec.name,
       levels: spec.format.levels.length + (spec.format.pdpteRegisters ? 1 : 0),
@@ -83,7 +91,7 @@ program
         JSON.stringify(
           {
             machines,
-            combinations: combinations(),
+            combinations: combos,
             workloads: WORKLOADS.map((w) => ({ name: w.name, description: w.description })),
           },
           null,
@@ -96,7 +104,7 @@ program
     for (const m of machines) t.push([m.name, m.levels, m.entryBytes, m.maxPhysBits, String(m.nx), m.maxMemoryMiB]);
     out(t.toString());
     const c = new Table({ head: ["machine", "pmap", "vm"] });
-    for (const x of combinations()) c.push([x.machine, x.pmap, x.vm]);
+    for (const x of combos) c.push([x.machine, x.pmap, x.vm]);
     out(c.toString());
     const w = new Table({ head: ["workload", "description"] });
     for (const x of WORKLOADS) w.push([x.name, x.description]);
@@ -109,13 +117,9 @@ const int = (v: string) => {
   return n;
 };
 
-program
-  .command("run")
+comboFilter(program.command("run"))
   .description("run one workload on the chosen combinations and show the counters")
   .argument("<workload>", `one of ${WORKLOADS.map((w) => w.name).join(", ")}`)
-  .option("--machine <name>", "i386 | i386-pae | amd64 | all", "all")
-  .option("--pmap <name>", "mach | freebsd | cranor | all", "all")
-  .option("--vm <name>", "mach | uvm | freebsd | all", "all")
   .option("--seed <n>", "PRNG seed", int, 1)
   .option("--scale <n>", "workload size multiplier", int, 1)
   .option("--memory <MiB>", "RAM per machine", int)
@@ -187,12 +191,8 @@ program
     },
   );
 
-program
-  .command("bench")
+comboFilter(program.command("bench"))
   .description("the comparative benchmark: every workload on the chosen combinations, with reports")
-  .option("--machine <name>", "i386 | i386-pae | amd64 | all", "all")
-  .option("--pmap <name>", "mach | freebsd | cranor | all", "all")
-  .option("--vm <name>", "mach | uvm | freebsd | all", "all")
   .option("--workloads <list>", `comma-separated, of ${WORKLOADS.map((w) => w.name).join(", ")} (default: all)`)
   .option("--scale <n>", "workload size multiplier", int, DEFAULT_SCALE)
   .option("--seed <n>", "PRNG seed", int, DEFAULT_SEED)
@@ -214,8 +214,7 @@ program
     await runExplore(o, out);
   });
 
-program
-  .command("matrix")
+comboFilter(program.command("matrix"))
   .description("the conformance matrix: every combination × properties, scenarios, pressure, smp, errata detection")
   .option("--quick", "the CI size (default)")
   .option("--full", "the full size")
@@ -227,12 +226,13 @@ program
   .option("--json", "print the result as JSON (API.md shape)")
   .option("--merge <files...>", "join shard results (JSON files) instead of running")
   .option("--replay <token>", "rerun one failure from its replay token")
+  .option("--workers <n>", "worker threads (default: one per hardware thread)", int)
+  .option("--mutation", "the mutation check: each erratum (or --errata) on where it applies; the matrix must fail")
   .action(async (o: MatrixCommandOptions) => {
     await runMatrixCommand(o, out);
   });
 
-program
-  .command("errata [id]")
+comboFilter(program.command("errata [id]"))
   .description("the historic errata: the catalogue, or one erratum's reproducer with it on and off")
   .option("--run", "run every reproducer (default when an id is given)")
   .option("--trace", "print the trace around each failure")

@@ -191,6 +191,19 @@ describe("explorer in Chromium", () => {
     await page.close();
   });
 
+  it("shows a UVM process's amaps, their anons and the anons shared across fork", async () => {
+    // fork-cow-small at step 9: parent and child have written one page each since the fork, so
+    // each has its own amap, and the two untouched pages' anons are shared (an_ref 2).
+    const { page, errors } = await open("?machine=amd64&pmap=cranor&vm=uvm&scenario=fork-cow-small&pos=9&tab=address");
+    await page.waitForSelector("#as-graph .box.amap");
+    expect(await page.locator("#as-nodes .node-detail.amap").count()).toBe(1);
+    expect(await page.locator("#as-nodes .node-detail.amap tr[data-anon]").count()).toBe(4);
+    expect(await page.locator("#as-nodes .node-detail.amap tr[data-anon-ref='2']").count()).toBe(2);
+    await shot(page, "uvm-amaps");
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("shows interrupts nested in the code they interrupted in the trace", async () => {
     // fs.writeFile waits for its disk writes: their completion interrupts arrive inside the call.
     const rec = record({

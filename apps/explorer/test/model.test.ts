@@ -3,7 +3,7 @@ import { combinations, createSystem, MAP_ANON, MAP_PRIVATE, PAGE_SIZE, PROT_READ
 import "../src/model/scenarios.js";
 import { frameMap, ROLES } from "../src/inspect/frames.js";
 import { PageTableReader } from "../src/inspect/pagetable.js";
-import { addressSpace, hasVmInspector, processes, pvList } from "../src/inspect/parts.js";
+import { addressSpace, hasVmInspector, pageOwner, processes, pvList } from "../src/inspect/parts.js";
 import { tlbs } from "../src/inspect/tlb.js";
 import { type RunConfig, record, replay } from "../src/model/session.js";
 import { nestTrace } from "../src/model/trace.js";
@@ -59,26 +59,19 @@ describe.each(combinations())("$machine/$pmap/$vm", (c) => {
     const roleOf = (pa: number) => ROLES[fm.role[fm.pa.indexOf(pa)]!];
     for (const [, frame] of leaves) expect(roleOf(frame)).toBe("user");
     expect(roleOf(reader.root(info.cr3!) - (reader.root(info.cr3!) % PAGE_SIZE))).toBe("pagetable");
+    // Every VM layer has an adapter: free pages are known and nothing is left uninspectable.
+    expect(hasVmInspector(sys)).toBe(true);
+    expect(fm.counts.free).toBeGreaterThan(0);
+    expect(fm.notes).toEqual([]);
+    // The address space has the region, backed by an object (Mach, FreeBSD) or an amap (UVM)
+    // holding the written pages on the frames the tables map.
     const as = addressSpace(sys, p.pid);
-    if (hasVmInspector(sys)) {
-      expect(fm.counts.free).toBeGreaterThan(0);
-      expect(fm.notes).toEqual([]);
-      // The address space has the region, backed by an object.
-      if (typeof as === "string") throw new Error(as);
-      expect(as.entries.some((e) => e.start === a && e.end === a + 8 * PAGE_SIZE && e.backing !== undefined)).toBe(
-        true,
-      );
-    } else {
-      // No rich inspector for this VM layer yet: the generic view (VmLayer.entries) lists the
-      // region with its backing kind and says what it cannot show; no free pages are guessed.
-      if (typeof as === "string") throw new Error(as);
-      expect(as.note).toContain(sys.vm.name);
-      expect(as.entries).toContainEqual(
-        expect.objectContaining({ start: a, end: a + 8 * PAGE_SIZE, backingKind: "anon", shared: false }),
-      );
-      expect(fm.counts.free).toBe(0);
-      expect(fm.notes.length).toBeGreaterThan(0);
-    }
+    if (typeof as === "string") throw new Error(as);
+    const e = as.entries.find((x) => x.start === a && x.end === a + 8 * PAGE_SIZE);
+    const n = as.nodes.find((x) => x.id === e?.backing);
+    expect(n?.kind).toBe(sys.vm.name === "uvm" ? "amap" : "object");
+    expect(n?.pages?.map((pg) => [a + pg.index * PAGE_SIZE, pg.pa])).toEqual(leaves);
+    for (const [, frame] of leaves) expect(pageOwner(sys, frame)).toBeDefined();
     // The TLB agrees with the tables.
     for (const t of tlbs(sys)) for (const e of t.entries) expect(e.stale).toBeUndefined();
   });
@@ -133,7 +126,7 @@ describe.each(combinations())("$machine/$pmap/$vm", (c) => {
     for (let pos = 0; pos <= rec.steps.length; pos++) {
       const { sys } = replay(rec, pos);
       const fm = frameMap(sys);
-      if (hasVmInspector(sys)) expect(fm.counts.unknown, `step ${pos}`).toBe(0);
+      expect(fm.counts.unknown, `step ${pos}`).toBe(0);
       for (const t of tlbs(sys)) {
         expect(
           t.entries.filter((e) => e.stale && !e.deferred).map((e) => `cpu${t.cpu} ${e.va.toString(16)}: ${e.stale}`),
@@ -141,10 +134,10 @@ describe.each(combinations())("$machine/$pmap/$vm", (c) => {
         ).toEqual([]);
       }
       for (const p of processes(sys)) {
-        // The rich inspector (Mach) or the generic view (VmLayer.entries) for a running process.
-        expect(typeof addressSpace(sys, p.pid)).toBe(
-          hasVmInspector(sys) || p.state === "running" ? "object" : "string",
-        );
+        // A running process's map and what backs it; an exited one's space is gone.
+        const as = addressSpace(sys, p.pid);
+        expect(typeof as, `step ${pos} pid ${p.pid}`).toBe(p.state === "running" ? "object" : "string");
+        if (typeof as === "object") expect(as.note).toBeUndefined();
         if (p.cr3 !== undefined) new PageTableReader(sys.machine, sys.layout).walk(p.cr3, {});
       }
     }

@@ -147,7 +147,8 @@ export class FileIoCommand extends Base {
   /**
    * The buffer must not map the same file (the copy would overlap itself, and its order is the
    * kernel's business), and a call that fails with EFAULT must not span a private file page not
-   * yet copied (whether wiring it copied it before the failure differs between the BSDs).
+   * yet copied (whether wiring it copied it before the failure differs between the BSDs) — nor
+   * may one while memory pressure is held, when the wiring may fail half-way with ENOMEM.
    */
   override check(w: Readonly<World>): boolean {
     if (w.files.length === 0) return false;
@@ -159,7 +160,7 @@ export class FileIoCommand extends Base {
     const touched = contentsIn(w, pid, buf, n);
     const sameFile = touched.some((c) => (c instanceof FileView || c instanceof PrivateView) && c.file === fp.file);
     if (sameFile) return false;
-    if (n > 0 && w.model.bufferFault(pid, buf, n, this.a.op === "read") !== undefined) {
+    if (n > 0 && (w.pressure || w.model.bufferFault(pid, buf, n, this.a.op === "read") !== undefined)) {
       return !touched.some((c) => c instanceof PrivateView && c.copy === null);
     }
     return true;
@@ -168,6 +169,16 @@ export class FileIoCommand extends Base {
   toString(): string {
     const a = this.a;
     return `${a.op}(p${a.p}${a.via ? "/t1" : ""}, f${a.file}@${a.page}p+${hex(a.slot)}, ${hex(a.len)}, r${a.region}+${a.bpage}p+${hex(a.bslot)})`;
+  }
+
+  /** An ENOMEM the buffer's wiring may give under held pressure (shortageAccepted), recorded. */
+  private bufferShortage(w: World, r: Real, pid: number, fd: number, buf: number, got: Observed<number>): boolean {
+    const a = this.a;
+    if (!shortageAccepted(w, pid, fd, buf, a.len, a.op === "write", got)) return false;
+    const call = `[${pid}] ${a.op}(${fd}, ${hex(buf)}, ${hex(a.len)})`;
+    this.note(call);
+    this.record(r, `${call} → ENOMEM under memory pressure (accepted: the buffer could not be wired; nothing moved)`);
+    return true;
   }
 
   protected exec(w: World, r: Real): void {
@@ -182,6 +193,7 @@ export class FileIoCommand extends Base {
     sameValue(seekCall, sexp, sgot);
     const call = `[${pid}] ${a.op}(${fd}, ${hex(buf)}, ${hex(a.len)})`;
     const got = observe(() => (a.op === "read" ? u.read(fd, buf, a.len) : u.write(fd, buf, a.len)));
+    if (this.bufferShortage(w, r, pid, fd, buf, got)) return;
     const exp = a.op === "read" ? w.model.readFd(pid, fd, buf, a.len) : w.model.writeFd(pid, fd, buf, a.len);
     this.expectSys(r, call, exp, got);
     sameValue(call, exp, got);
@@ -190,6 +202,31 @@ export class FileIoCommand extends Base {
       userAccess(w, r, u, pid, "readBytes", buf, Math.min(got.value, 64) - 1, (c) => this.note(c));
     }
   }
+}
+
+/**
+ * Decision 0011: while memory pressure is held, the transient wiring of the user buffer (vslock)
+ * may find no memory even by waiting. NetBSD's uvm_fault answers ENOMEM once nothing is
+ * reclaimable, uvm_fault_wire and uvm_vslock pass it on, and physio returns it with nothing of the
+ * chunk transferred (dofileread turns only ERESTART/EINTR/EWOULDBLOCK after a partial transfer into
+ * success). Accepted only then, only as ENOMEM, and only where the model says the call would move
+ * bytes (a read at EOF wires nothing): nothing is transferred, the offset stays (O_APPEND's move to
+ * EOF aside), and later reads of the file and the buffer check it.
+ */
+function shortageAccepted(
+  w: World,
+  pid: number,
+  fd: number,
+  buf: number,
+  len: number,
+  write: boolean,
+  got: Observed<number>,
+): boolean {
+  if (!w.pressure || got.kind !== "errno" || got.code !== "ENOMEM") return false;
+  const would = w.model.rdwrCheck(pid, fd, buf, len, write);
+  if (!would.ok || would.value === 0) return false;
+  w.model.rdwrShortage(pid, fd, write);
+  return true;
 }
 
 /** ftruncate(2) of a setup file to `pages` pages and `slop` bytes (shrinking or growing). */

@@ -8,6 +8,7 @@
  * into the failure message.
  */
 import {
+  type ErrnoName,
   INHERIT_COPY,
   INHERIT_DONATE_COPY,
   MADV_FREE,
@@ -19,6 +20,9 @@ import {
   MS_INVALIDATE,
   O_RDWR,
   PAGE_SIZE,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
   RLIM_INFINITY,
   RLIMIT_MEMLOCK,
 } from "@vmlab/core";
@@ -62,7 +66,12 @@ export interface World {
   /**
    * Memory pressure is held (PressureCommand). A new wiring may then fail for want of pageable
    * memory — an outcome that depends on what the kernel can page out, which the model does not
-   * track — so mmap(MAP_WIRED) answering EAGAIN is accepted (and undone in the model) meanwhile.
+   * track — so meanwhile, and only then, a call the model says succeeds may instead answer the
+   * errno the BSDs give for it, and the model undoes what it wired as the kernel does (decision
+   * 0011, `wiringShortage`): mmap with MAP_WIRED or under MCL_FUTURE ENOMEM (unmapped), mlock
+   * ENOMEM and mlockall(MCL_CURRENT) EAGAIN (nothing newly locked), mprotect raising a PROT_NONE
+   * page under MCL_FUTURE ENOMEM (protection kept, wiring probed), read(2)/write(2) with bytes to
+   * move ENOMEM (nothing moved), and fork ENOMEM (no child) while some memory is user-wired.
    */
   pressure: boolean;
 }
@@ -307,6 +316,25 @@ export abstract class Base implements VmCommand {
     return out;
   }
 
+  /**
+   * Whether an outcome is a wiring that failed for want of memory while pressure is held (decision
+   * 0011): only when pressure is held, the model expected success, the kernel answered exactly
+   * `errno`, and the call had pages to wire that were not wired before (`before`, the model's
+   * wired pages then). Otherwise undefined, and the outcome is judged as usual.
+   */
+  protected wiringShortage(
+    w: World,
+    pid: number,
+    before: ReadonlySet<number>,
+    exp: SysResult<unknown>,
+    got: Observed<unknown>,
+    errno: ErrnoName,
+  ): number[] | undefined {
+    if (!w.pressure || !exp.ok || got.kind !== "errno" || got.code !== errno) return undefined;
+    const fresh = [...w.model.wiredVpns(pid)].filter((v) => !before.has(v));
+    return fresh.length > 0 ? fresh : undefined;
+  }
+
   /** Compare a system call's outcome with the model's verdict. */
   expectSys(r: Real, call: string, exp: SysResult<unknown>, got: Observed<unknown>): void {
     this.note(call);
@@ -454,11 +482,16 @@ export class MmapCommand extends Base {
       this.record(r, `${call} → ${showObserved(got)}`);
       throw e;
     }
-    const wiring = (flags & MAP_WIRED) !== 0 || w.model.running(pid).wireFuture;
-    if (exp.ok && wiring && w.pressure && got.kind === "errno" && got.code === "EAGAIN") {
-      // The kernel unmapped what it could not wire (NetBSD uvm_mmap); so does the model.
-      this.record(r, `${call} → EAGAIN under memory pressure (accepted: no pageable memory left to wire)`);
-      w.model.munmap(pid, exp.value, len);
+    // Decision 0011: a new wiring (MAP_WIRED, or any mapping under MCL_FUTURE) may find no
+    // memory while pressure is held: ENOMEM, and the kernel unmapped what it could not wire
+    // (NetBSD uvm_mmap returns uvm_map_pageable's error after uvm_unmap); so does the model.
+    const wiring =
+      ((flags & MAP_WIRED) !== 0 || w.model.running(pid).wireFuture) &&
+      (a.prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0;
+    if (exp.ok && wiring && w.pressure && got.kind === "errno" && got.code === "ENOMEM") {
+      this.record(r, `${call} → ENOMEM under memory pressure (accepted: no memory left to wire; unmapped)`);
+      // A MAP_FIXED mapping the model made goes again; a kernel-chosen one it never placed (NaN).
+      if (Number.isFinite(exp.value)) w.model.munmap(pid, exp.value, len);
       return;
     }
     this.expectSys(r, call, exp, got);
@@ -531,6 +564,7 @@ export class RangeCommand extends Base {
     const m = w.model;
     const u = api(w, r, pid, this.via);
     const x = this.arg;
+    const before = m.wiredVpns(pid);
     let exp: SysResult<unknown>;
     let got: Observed<unknown>;
     switch (this.callName) {
@@ -567,7 +601,51 @@ export class RangeCommand extends Base {
       this.callName === "munmap" || this.callName === "mlock" || this.callName === "munlock"
         ? ""
         : `, ${this.showArg()}`;
-    this.expectSys(r, `[${pid}] ${this.callName}(${hex(addr)}, ${hex(len)}${args})`, exp, got);
+    const call = `[${pid}] ${this.callName}(${hex(addr)}, ${hex(len)}${args})`;
+    if (this.callName === "mlock" || this.callName === "mprotect") {
+      const fresh = this.wiringShortage(w, pid, before, exp, got, "ENOMEM");
+      if (fresh !== undefined) {
+        this.note(call);
+        if (this.callName === "mlock") {
+          // uvm_map_pageable unwound: nothing this call wired stays wired (mlock(2) "the locked
+          // status of all pages in the range remains unchanged").
+          this.record(r, `${call} → ENOMEM under memory pressure (accepted: ${fresh.length} pages left unlocked)`);
+        } else {
+          this.probeProtectWiring(r, u, fresh, call);
+        }
+        m.undoWiring(pid, before);
+        return;
+      }
+    }
+    this.expectSys(r, call, exp, got);
+  }
+
+  /**
+   * mprotect raised PROT_NONE pages under MCL_FUTURE and could not wire them all: NetBSD's
+   * uvm_map_protect wires entry by entry, keeps going after a failure and answers ENOMEM, so each
+   * entry is wired or not depending on the memory it found, and entries the model does not know.
+   * So ask the kernel, page by page, with munlock(2): success means that page was wired, ENOMEM
+   * that it was not — and afterwards neither side has it wired. At least one page must have been
+   * left unwired (the entry whose wiring failed was unwound); anything else is a mismatch.
+   */
+  private probeProtectWiring(r: Real, u: ProcessApi, fresh: readonly number[], call: string): void {
+    let wired = 0;
+    let unwired = 0;
+    for (const v of fresh) {
+      const got = observe(() => u.munlock(v * P, P));
+      if (got.kind === "ok") wired++;
+      else if (got.kind === "errno" && got.code === "ENOMEM") unwired++;
+      else throw new Mismatch(`${call} → ENOMEM, then probing munlock(${hex(v * P)}, ${hex(P)}): ${showObserved(got)}`);
+    }
+    this.record(
+      r,
+      `${call} → ENOMEM under memory pressure (accepted: protection kept; munlock probes found ${wired} of ${fresh.length} raised pages wired, now unlocked)`,
+    );
+    if (unwired === 0) {
+      throw new Mismatch(
+        `${call}: ENOMEM, yet every page it raised from PROT_NONE is wired: the failed wiring was not undone`,
+      );
+    }
   }
 }
 
@@ -604,8 +682,19 @@ export class MlockallCommand extends Base {
         observe(() => u.munlockall()),
       );
     } else {
+      const before = w.model.wiredVpns(pid);
       const got = observe(() => u.mlockall(f));
-      this.expectSys(r, `[${pid}] mlockall(${f})`, w.model.mlockall(pid, f), got);
+      const exp = w.model.mlockall(pid, f);
+      const call = `[${pid}] mlockall(${f})`;
+      const fresh = this.wiringShortage(w, pid, before, exp, got, "EAGAIN");
+      if (fresh !== undefined) {
+        // uvm_map_pageable_all unwound what it wired; MCL_FUTURE, recorded first, stays.
+        this.note(call);
+        this.record(r, `${call} → EAGAIN under memory pressure (accepted: ${fresh.length} pages left unlocked)`);
+        w.model.undoWiring(pid, before);
+        return;
+      }
+      this.expectSys(r, call, exp, got);
     }
   }
 }
@@ -628,6 +717,15 @@ export class ForkCommand extends Base {
   protected exec(w: World, r: Real): void {
     const pid = pickPid(w, this.p);
     const got = observe(() => r.procs.get(pid)!.fork());
+    if (got.kind === "errno" && got.code === "ENOMEM" && w.pressure && w.model.userWiringExists()) {
+      // Decision 0011: the child's memory (copies of wired regions, its u-area and page tables)
+      // is waited for, and with pressure held and wired memory nothing may be left to page out:
+      // ENOMEM, no child (NetBSD fork1 when uvm_uarea_alloc fails, FreeBSD fork1 when
+      // vmspace_fork returns NULL). The parent's memory is as it was; later commands check it.
+      this.note(`[${pid}] fork()`);
+      this.record(r, `[${pid}] fork() → ENOMEM under memory pressure (accepted: no memory for the child)`);
+      return;
+    }
     this.expectSys(r, `[${pid}] fork()`, { ok: true, value: undefined }, got);
     if (got.kind !== "ok") return;
     const child = got.value;

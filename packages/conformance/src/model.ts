@@ -410,6 +410,40 @@ export class BsdModel {
     return n;
   }
 
+  /**
+   * Whether any memory is wired by user request now: a page some process locked (mlock,
+   * mlockall, MAP_WIRED) or a SHM_LOCK'ed segment. Without it every user page can be paged out,
+   * so a wait for memory always ends (decision 0011: fork may fail only with it, under pressure).
+   */
+  userWiringExists(): boolean {
+    return this.systemWiredPages() > 0 || [...this.segments.values()].some((s) => s.locked);
+  }
+
+  /** The virtual page numbers this process's user wiring (mlock, mlockall, MAP_WIRED) holds now. */
+  wiredVpns(pid: number): Set<number> {
+    const out = new Set<number>();
+    for (const [v, pg] of this.proc(pid).pages) if (pg.wired) out.add(v);
+    return out;
+  }
+
+  /**
+   * Undo a wiring the kernel could not complete for want of memory (decision 0011): every page
+   * wired now that is not in `before` is unwired again, as the BSDs' unwinding leaves it (NetBSD
+   * uvm_map_pageable / uvm_map_pageable_all, FreeBSD vm_map_wire, 4.4BSD vm_map_pageable unwire
+   * what the call wired and keep the locks that were there before). Protections, MCL_FUTURE and
+   * contents stay as the call left them: the pages it faulted in read the same. (The harness
+   * never wires private file pages, where the wiring would have resolved the copy.)
+   */
+  undoWiring(pid: number, before: ReadonlySet<number>): number[] {
+    const undone: number[] = [];
+    for (const [v, pg] of this.proc(pid).pages) {
+      if (!pg.wired || before.has(v)) continue;
+      pg.wired = false;
+      undone.push(v);
+    }
+    return undone;
+  }
+
   /** The wiring limits shared by mlock and MAP_WIRED / MCL_FUTURE mmap (NetBSD sys_mlock). */
   private overWireLimit(p: ModelProcess, size: number): string | undefined {
     if (size / P + this.systemWiredPages() > this.maxWiredPages) return "over the system wired-page limit";
@@ -523,7 +557,10 @@ export class BsdModel {
     return OK;
   }
 
-  /** mprotect(2). Under MCL_FUTURE a page raised from PROT_NONE becomes wired (uvm_map_protect). */
+  /**
+   * mprotect(2). Under MCL_FUTURE a page raised from PROT_NONE becomes wired (uvm_map_protect;
+   * under held memory pressure that wiring may fail: ENOMEM with the protection kept, decision 0011).
+   */
   mprotect(pid: number, addr: number, len: number, prot: number): SysResult {
     const p = this.running(pid);
     if (![addr, len, prot].every(isInt)) return err("EINVAL", "an argument is not an integer");
@@ -616,7 +653,9 @@ export class BsdModel {
 
   /**
    * mlock(2), NetBSD: the range is rounded to whole pages; a bad range is ENOMEM; the limits are
-   * checked next (EAGAIN); then holes and PROT_NONE pages (ENOMEM). Locks do not nest.
+   * checked next (EAGAIN); then holes and PROT_NONE pages (ENOMEM). Locks do not nest. (While
+   * memory pressure is held the kernel may instead find no memory to wire: ENOMEM, undone with
+   * `undoWiring`; decision 0011.)
    */
   mlock(pid: number, addr: number, len: number): SysResult {
     const p = this.running(pid);
@@ -660,7 +699,8 @@ export class BsdModel {
   /**
    * mlockall(2), NetBSD uvm_map_pageable_all: MCL_FUTURE is recorded first (and never cleared by
    * a later mlockall without it); MCL_CURRENT wires every page except PROT_NONE ones; over a limit
-   * is ENOMEM.
+   * is ENOMEM. (Under held memory pressure the wiring may fail: EAGAIN, MCL_FUTURE kept, the new
+   * locks undone with `undoWiring`; decision 0011.)
    */
   mlockall(pid: number, flags: number): SysResult {
     const p = this.running(pid);
@@ -771,21 +811,39 @@ export class BsdModel {
   }
 
   /**
-   * read(2): up to n bytes from the offset into user memory at buf, through the cache. The buffer
-   * is wired first (vslock, which resolves copy-on-write on every page it spans: they are all
-   * writable, or the call is EFAULT).
+   * What read(2) (`write` false) or write(2) of n bytes at buf would do, without doing it: the
+   * errno, or the byte count it would transfer (0 for a read at or past EOF, which wires nothing).
+   * The checks are readFd's and writeFd's, in their order.
    */
-  readFd(pid: number, fd: number, buf: number, n: number): SysResult<number> {
-    const p = this.running(pid);
+  rdwrCheck(pid: number, fd: number, buf: number, n: number, write: boolean): SysResult<number> {
+    this.running(pid);
     const fp = this.openFile(pid, fd);
     if (fp === undefined) return err("EBADF", `fd ${fd} is not open`);
     if (!isInt(n) || !isInt(buf)) return err("EINVAL", "an argument is not an integer");
-    if ((fp.flags & O_ACCMODE) === O_WRONLY) return err("EBADF", `fd ${fd} is not open for reading`);
+    if (!write && (fp.flags & O_ACCMODE) === O_WRONLY) return err("EBADF", `fd ${fd} is not open for reading`);
+    if (write && (fp.flags & O_ACCMODE) === O_RDONLY) return err("EBADF", `fd ${fd} is not open for writing`);
     if (n < 0) return err("EINVAL", "negative byte count");
-    const cnt = Math.max(0, Math.min(n, fp.file.size - fp.offset));
+    const at = write && fp.flags & O_APPEND ? fp.file.size : fp.offset;
+    const cnt = write ? n : Math.max(0, Math.min(n, fp.file.size - at));
     if (cnt === 0) return ok(0);
-    const bad = this.bufferFault(pid, buf, cnt, true);
+    if (write && at + n > MAX_FILE_SIZE) return err("EFBIG", "past the largest file");
+    const bad = this.bufferFault(pid, buf, cnt, !write);
     if (bad !== undefined) return err("EFAULT", bad);
+    return ok(cnt);
+  }
+
+  /**
+   * read(2): up to n bytes from the offset into user memory at buf, through the cache. The buffer
+   * is wired first (vslock, which resolves copy-on-write on every page it spans: they are all
+   * writable, or the call is EFAULT). (While memory pressure is held the wiring may instead find
+   * no memory: ENOMEM with nothing done, decision 0011; the harness accepts that by rdwrCheck.)
+   */
+  readFd(pid: number, fd: number, buf: number, n: number): SysResult<number> {
+    const p = this.running(pid);
+    const r = this.rdwrCheck(pid, fd, buf, n, false);
+    if (!r.ok || r.value === 0) return r;
+    const fp = this.openFile(pid, fd)!;
+    const cnt = r.value;
     this.vslock(p, buf, cnt);
     const bytes = fp.file.read(fp.offset, cnt);
     for (let i = 0; i < cnt; i++) {
@@ -799,23 +857,36 @@ export class BsdModel {
     return ok(cnt);
   }
 
-  /** write(2): n bytes of user memory at buf into the file at the offset (O_APPEND: at EOF). */
+  /**
+   * write(2): n bytes of user memory at buf into the file at the offset (O_APPEND: at EOF, where
+   * the offset moves even when a later check fails, as the kernel's does). (Under held memory
+   * pressure: ENOMEM with nothing written is possible too, decision 0011.)
+   */
   writeFd(pid: number, fd: number, buf: number, n: number): SysResult<number> {
+    const r = this.rdwrCheck(pid, fd, buf, n, true);
     const fp = this.openFile(pid, fd);
-    this.running(pid);
-    if (fp === undefined) return err("EBADF", `fd ${fd} is not open`);
-    if (!isInt(n) || !isInt(buf)) return err("EINVAL", "an argument is not an integer");
-    if ((fp.flags & O_ACCMODE) === O_RDONLY) return err("EBADF", `fd ${fd} is not open for writing`);
-    if (n < 0) return err("EINVAL", "negative byte count");
-    if (n === 0) return ok(0);
-    if (fp.flags & O_APPEND) fp.offset = fp.file.size;
-    if (fp.offset + n > MAX_FILE_SIZE) return err("EFBIG", "past the largest file");
-    const bad = this.bufferFault(pid, buf, n, false);
-    if (bad !== undefined) return err("EFAULT", bad);
+    if (fp === undefined) return r;
+    if (r.ok ? r.value > 0 : r.errno === "EFBIG" || r.errno === "EFAULT") this.appendSeek(fp);
+    if (!r.ok || r.value === 0) return r;
     this.vslock(this.proc(pid), buf, n);
     fp.file.write(fp.offset, this.peek(pid, buf, n));
     fp.offset += n;
     return ok(n);
+  }
+
+  /**
+   * A read(2) or write(2) whose buffer could not be wired for want of memory while pressure was
+   * held (ENOMEM, decision 0011): nothing was transferred, and the only trace is O_APPEND's move
+   * of the offset to EOF, which a write makes before it wires.
+   */
+  rdwrShortage(pid: number, fd: number, write: boolean): void {
+    const fp = this.openFile(pid, fd);
+    if (write && fp !== undefined) this.appendSeek(fp);
+  }
+
+  /** O_APPEND: a write starts at EOF. */
+  private appendSeek(fp: ModelOpenFile): void {
+    if (fp.flags & O_APPEND) fp.offset = fp.file.size;
   }
 
   /** lseek(2) */

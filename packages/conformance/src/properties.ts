@@ -328,6 +328,12 @@ export interface PropertyOptions {
   readonly skip?: readonly CommandKind[];
   /** Stop a property (including its shrinking) after this long; what ran still counts. */
   readonly timeLimitMs?: number;
+  /**
+   * Shrink a failure to a minimal case (default). False stops at the first failing run — for
+   * callers that only ask whether a property fails (the matrix's errata detection); the failure's
+   * replay token then reruns that unshrunk run.
+   */
+  readonly shrink?: boolean;
 }
 
 export interface PropertyFailure {
@@ -426,7 +432,8 @@ export function runProperties(factory: SystemFactory, opts: PropertyOptions): Pr
         numRuns: Math.max(1, Math.round(opts.runs * (def.share ?? 1))),
         seed,
         includeErrorInReport: true,
-        ...(path !== undefined ? { path, endOnFailure: true } : {}),
+        ...(path !== undefined || opts.shrink === false ? { endOnFailure: true } : {}),
+        ...(path !== undefined ? { path } : {}),
         ...(opts.timeLimitMs !== undefined ? { interruptAfterTimeLimit: opts.timeLimitMs } : {}),
       };
       const prop = vmProperty(factory, def, opts.commands, {
@@ -435,7 +442,7 @@ export function runProperties(factory: SystemFactory, opts: PropertyOptions): Pr
         ...(replayPath !== undefined ? { replayPath } : {}),
       });
       const details = fc.check(prop, params);
-      runs += details.numRuns + (details.failed ? 1 : 0);
+      runs += details.numRuns; // the failing run included
       if (details.interrupted) interrupted.push(def.name);
       if (details.failed) {
         failures.push({

@@ -341,8 +341,13 @@ export interface VmLayer {
   /** Free pages right now. */
   readonly freePages: number;
   createSpace(): VmSpace;
-  /** vmspace_fork: the child's space by each entry's inheritance. */
-  fork(parent: VmSpace): VmSpace;
+  /**
+   * vmspace_fork: the child's space by each entry's inheritance. Memory it needs now (the copy of
+   * a wired region) is waited for (VM_WAIT); null when that wait can never end — nothing left to
+   * page out — with the partial child torn down and the parent's contents unchanged (FreeBSD
+   * vmspace_fork returns NULL and fork1 fails with ENOMEM).
+   */
+  fork(parent: VmSpace): VmSpace | null;
   destroySpace(s: VmSpace): void;
   map(s: VmSpace, req: MapRequest): { rv: KernReturn; va: VAddr };
   unmap(s: VmSpace, va: VAddr, len: number): KernReturn;

@@ -11,8 +11,10 @@ import {
   InvariantViolation,
   KERN_SUCCESS,
   KernelPanic,
+  type KernReturn,
   PAGE_SIZE,
   type PagerIo,
+  PMAP_CANFAIL,
   PMAP_WIRED,
   type Pmap,
   type PmapHost,
@@ -224,46 +226,118 @@ export class Kernel implements System {
   spawn(): Process {
     this.guard();
     const space = this.vm.createSpace();
-    return this.newProc(space, undefined);
+    this.spaceOfPmap.set(space.pmap, space);
+    const kva = this.uareaAlloc();
+    if (kva === 0) this.services.panic("vm_fork: no memory for a u-area");
+    const uva = this.uareaEnter(space, kva);
+    if (uva !== undefined) this.services.panic(`vm_fork: no page table for the u-area at ${hex(uva)}`);
+    return this.newProc(space, undefined, kva);
   }
 
-  newProc(space: VmSpace, parent: Proc | undefined): Proc {
+  /**
+   * fork1 + vm_fork: the child's address space and u-area, or undefined when there is no memory
+   * for them even by waiting (the caller fails fork with ENOMEM and nothing is left behind).
+   *
+   * The order is 4.4BSD vm_fork's: vmspace_fork, then the u-area (kmem_alloc_pageable +
+   * vm_map_pageable), then cpu_fork enters it in the child's pmap (the page-table page faulted in
+   * and wired with vm_map_pageable, then pmap_enter). Each allocation waits for memory as the
+   * originals do (VM_WAIT, uvm_wait); only a wait that can never end — nothing left to page out
+   * — makes fork fail, where 4.4BSD would sleep for ever: ENOMEM, as NetBSD's fork1 answers when
+   * uvm_uarea_alloc fails and FreeBSD's when vmspace_fork returns NULL.
+   */
+  forkProc(parent: Proc): Proc | undefined {
+    const space = this.vm.fork(parent.space);
+    if (space === null) return undefined;
     this.spaceOfPmap.set(space.pmap, space);
+    const kva = this.uareaAlloc();
+    if (kva === 0) {
+      this.spaceOfPmap.delete(space.pmap);
+      this.vm.destroySpace(space);
+      return undefined;
+    }
+    if (this.uareaEnter(space, kva) !== undefined) {
+      this.uareaRelease(space, kva);
+      return undefined;
+    }
+    return this.newProc(space, parent, kva);
+  }
+
+  private newProc(space: VmSpace, parent: Proc | undefined, uareaKva: number): Proc {
     const p = new Proc(this, this.nextPid++, space, parent);
+    p.uareaKva = uareaKva;
     this.procs.set(p.pid, p);
-    this.setupUarea(p);
     this.services.trace.emit("proc", parent ? "fork" : "spawn", { pid: p.pid, parent: parent?.pid ?? 0 });
     return p;
   }
 
   /**
-   * The u-area: UPAGES wired kernel-stack pages from kmem, also entered at the fixed u-area
-   * address of the process's own pmap (vm_fork/cpu_fork). For a child that is not running, the
-   * pmap reaches its page tables through its alternate window.
+   * VM_WAIT for the kernel's own allocations (the u-area, its page tables): wake the pageout
+   * daemon and sleep until free pages rise. False when they never will (decision 0007).
    */
-  private setupUarea(p: Proc): void {
-    const n = this.layout.uareaPages;
-    const kva = this.vm.kmemAlloc(n * PAGE_SIZE);
-    p.uareaKva = kva;
+  private vmWait(wmesg: string): boolean {
+    const before = this.vm.freePages;
+    this.sched.wakeupPagedaemon();
+    return this.sched.sleep(wmesg, () => this.vm.freePages > before);
+  }
+
+  /**
+   * The u-area's UPAGES wired kernel-stack pages (4.4BSD vm_fork: kmem_alloc_pageable +
+   * vm_map_pageable, which sleeps in VM_WAIT for each page; NetBSD uvm_uarea_alloc). 0 when no
+   * memory will come.
+   */
+  private uareaAlloc(): number {
+    for (;;) {
+      const kva = this.vm.kmemAlloc(this.layout.uareaPages * PAGE_SIZE);
+      if (kva !== 0) return kva;
+      if (!this.vmWait("uarea")) return 0;
+    }
+  }
+
+  /**
+   * Enter the u-area at its fixed address in the process's own pmap (4.4BSD cpu_fork). The
+   * page-table pages it needs are faulted into the map first where the pmap keeps them there, and
+   * pmap_enter is asked with PMAP_CANFAIL; a shortage waits for memory and tries again. Returns
+   * the address that could not be mapped (no memory, ever), else undefined. For a child that is
+   * not running, the pmap reaches its page tables through its alternate window.
+   */
+  private uareaEnter(space: VmSpace, kva: number): number | undefined {
     const kp = this.pmap.kernelPmap;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < this.layout.uareaPages; i++) {
       const pa = kp.extract(kva + i * PAGE_SIZE);
       const pg = pa === undefined ? undefined : this.vm.pageOf(pa);
-      if (!pg) this.services.panic(`vm_fork: u-area page ${i} of pid ${p.pid} is not mapped`);
+      if (!pg) this.services.panic(`vm_fork: u-area page ${i} at ${hex(kva + i * PAGE_SIZE)} is not mapped`);
       const uva = this.layout.uareaVa + i * PAGE_SIZE;
-      // The u-area's own page-table pages may have to be faulted into the map first.
-      for (const ptva of this.pmap.missingPageTables(p.space.pmap, uva)) {
-        if (!this.faultPageTable(p.space, ptva))
-          this.services.panic(`vm_fork: no page table for the u-area at ${hex(uva)}`);
+      for (;;) {
+        const tables = this.pmap.missingPageTables(space.pmap, uva).every((ptva) => this.faultPageTable(space, ptva));
+        if (tables && space.pmap.enter(uva, pg, Prot.Read | Prot.Write, PMAP_WIRED | PMAP_CANFAIL | Prot.Write)) break;
+        if (!this.vmWait("uarea")) return uva;
       }
-      p.space.pmap.enter(uva, pg, Prot.Read | Prot.Write, PMAP_WIRED | Prot.Write);
     }
+    return undefined;
+  }
+
+  /** Undo a u-area: out of the process's pmap, the space destroyed, the kernel pages freed (exit, failed fork). */
+  uareaRelease(space: VmSpace, kva: number): void {
+    const ua = this.layout.uareaVa;
+    space.pmap.remove(ua, ua + this.layout.uareaPages * PAGE_SIZE);
+    this.spaceOfPmap.delete(space.pmap);
+    this.vm.destroySpace(space);
+    this.vm.kmemFree(kva, this.layout.uareaPages * PAGE_SIZE);
   }
 
   /** trap.c: vm_fault a page-table page into the map at ptva and wire it. */
   faultPageTable(space: VmSpace, ptva: number): boolean {
-    if (this.vm.fault(space, ptva, Prot.Read | Prot.Write) !== KERN_SUCCESS) return false;
-    return this.vm.wire(space, ptva, PAGE_SIZE, "system") === KERN_SUCCESS;
+    return this.pageTableFault(space, ptva) === KERN_SUCCESS;
+  }
+
+  /**
+   * 4.4BSD trap.c's page-table fault (vm_fault, then vm_map_pageable to wire it), with the VM's
+   * answer: KERN_RESOURCE_SHORTAGE when memory for it will never come.
+   */
+  pageTableFault(space: VmSpace, ptva: number): KernReturn {
+    const rv = this.vm.fault(space, ptva, Prot.Read | Prot.Write);
+    if (rv !== KERN_SUCCESS) return rv;
+    return this.vm.wire(space, ptva, PAGE_SIZE, "system");
   }
 
   /**

@@ -353,12 +353,20 @@ export class Proc implements Process {
     return this.main.shmctl(shmid, cmd, buf);
   }
 
-  /** fork(2): vmspace_fork, then a u-area for the child entered into its pmap (vm_fork). */
+  /**
+   * fork(2): a u-area and vmspace_fork (Kernel.forkProc), then the descriptors and SysV
+   * attachments. ENOMEM when the memory for the child cannot be had even by waiting (NetBSD
+   * fork1 when uvm_uarea_alloc fails, FreeBSD fork1 when vmspace_fork returns NULL; fork(2):
+   * "insufficient swap space for the new process"), with nothing of the child left.
+   */
   fork(): Process {
     this.main.enter();
     this.k.syscalls.value++;
-    const childSpace = this.k.vm.fork(this.space);
-    const child = this.k.newProc(childSpace, this);
+    const child = this.k.forkProc(this);
+    if (child === undefined) {
+      this.k.afterOp();
+      throw new SyscallError("fork", "ENOMEM", "no memory for the child, even by waiting");
+    }
     child.memlockLimit = this.memlockLimit;
     // fdcopy: the child shares the open-file entries (and their offsets); shmfork.
     child.files = this.files.map((fp) => {
@@ -390,11 +398,7 @@ export class Proc implements Process {
     this.files = [];
     k.offCpu(this);
     k.onCpu(this.main.cpu, () => {
-      const ua = k.layout.uareaVa;
-      this.space.pmap.remove(ua, ua + k.layout.uareaPages * PAGE_SIZE);
-      k.spaceOfPmap.delete(this.space.pmap);
-      k.vm.destroySpace(this.space);
-      k.vm.kmemFree(this.uareaKva, k.layout.uareaPages * PAGE_SIZE);
+      k.uareaRelease(this.space, this.uareaKva);
       k.shm.exit(this);
     });
     this.state = "zombie";

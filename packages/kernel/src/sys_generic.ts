@@ -115,6 +115,9 @@ function userRange(k: Kernel, call: string, buf: number, n: number): { va: numbe
 /**
  * vslock: wire the user buffer for the transfer; `access` Write for read(2) so copy-on-write is
  * resolved before data lands. EFAULT when part of it is not mapped with the right protection.
+ * ENOMEM when a page cannot be had even by waiting (uvm_fault gives ENOMEM once nothing is
+ * reclaimable, uvm_fault_wire and uvm_vslock pass it on, and physio returns it: nothing of the
+ * transfer is done; decision 0011). The wiring the VM did is unwound.
  */
 function vslock(k: Kernel, p: Proc, call: string, va: number, len: number, access: Prot): void {
   const rv = k.vm.wire(p.space, va, len, "transient", access);
@@ -168,15 +171,17 @@ export function write(k: Kernel, td: Thread, fd: number, buf: number, nbytes: nu
   if (fp.flags & O_APPEND) fp.offset = ip.size;
   if (fp.offset + nbytes > MAX_FILE_SIZE) fail("write", "EFBIG");
   const { va, len } = userRange(k, "write", buf, nbytes);
-  // ffs_write allocates the blocks before copying: a full disk is ENOSPC now, not at writeback.
-  const first = Math.floor(fp.offset / PAGE_SIZE);
-  const last = Math.floor((fp.offset + nbytes - 1) / PAGE_SIZE);
-  let holes = 0;
-  for (let i = first; i <= last; i++) if ((ip.blocks[i] ?? -1) < 0) holes++;
-  if (holes > k.fs.usage.total - k.fs.usage.used) fail("write", "ENOSPC");
-  for (let i = first; i <= last; i++) k.fs.bmap(ip, i, true);
+  // The buffer is wired first, so a vslock that fails (EFAULT, or ENOMEM under a memory shortage)
+  // leaves the file untouched: no block allocated, nothing written, the offset where it was.
   vslock(k, p, "write", va, len, Prot.Read);
   try {
+    // ffs_write allocates the blocks before copying: a full disk is ENOSPC now, not at writeback.
+    const first = Math.floor(fp.offset / PAGE_SIZE);
+    const last = Math.floor((fp.offset + nbytes - 1) / PAGE_SIZE);
+    let holes = 0;
+    for (let i = first; i <= last; i++) if ((ip.blocks[i] ?? -1) < 0) holes++;
+    if (holes > k.fs.usage.total - k.fs.usage.used) fail("write", "ENOSPC");
+    for (let i = first; i <= last; i++) k.fs.bmap(ip, i, true);
     const mem = k.machine.memory;
     k.fs.rdwr("write", ip, fp.offset, nbytes, true, (pa, off, done, cnt) =>
       mem.writeBytes(pa + off, td.copyin(buf + done, cnt)),

@@ -45,7 +45,14 @@ export function userFault(k: Kernel, p: Proc, cpu: Cpu, va: number, acc: number,
   // 4.4BSD trap.c: page-table pages live in the process's own map; fault them in first and wire them.
   const ptvas = k.pmap.missingPageTables(space.pmap, page);
   for (const ptva of ptvas) {
-    if (!k.faultPageTable(space, ptva)) throw new SignalError("SIGSEGV", "SEGV_MAPERR", va);
+    let prv = k.pageTableFault(space, ptva);
+    // No memory for the page-table page, ever: as for the page itself below (4.4BSD's vm_fault
+    // would sleep in VM_WAIT for ever; the simulator kills the largest process and retries).
+    for (let kills = 0; prv === KERN_RESOURCE_SHORTAGE && kills < 8 && k.sched.oomKill(p); kills++) {
+      prv = k.pageTableFault(space, ptva);
+    }
+    if (prv === KERN_RESOURCE_SHORTAGE) throw new SignalError("SIGKILL", "SI_NOINFO", va);
+    if (prv !== KERN_SUCCESS) throw new SignalError("SIGSEGV", "SEGV_MAPERR", va);
   }
   let rv = k.vm.fault(space, page, accessProt(acc));
   // Erratum netbsd-1997-stale-pv (docs/errata.md): the pre-fault wiring is dropped as soon as the

@@ -171,11 +171,13 @@ export function mmap(
     [KERN_INVALID_ADDRESS]: "ENOMEM",
   });
   if (wired) {
-    // NetBSD MAP_WIRED and mlockall(MCL_FUTURE): a mapping that cannot be wired is undone.
+    // NetBSD uvm_mmap: a MAP_WIRED (or MCL_FUTURE) mapping that cannot be wired is undone and
+    // uvm_map_pageable's error returned — ENOMEM when the fault found no memory (mmap(2):
+    // "insufficient memory was available"; decision 0011).
     const wrv = k.vm.wire(p.space, got, size, "mlock");
     if (wrv !== KERN_SUCCESS && prot !== Prot.None) {
       k.vm.unmap(p.space, got, size);
-      fail("mmap", "EAGAIN", "the new mapping could not be locked");
+      fail("mmap", "ENOMEM", "the new mapping could not be locked");
     }
   }
   return got;
@@ -194,9 +196,14 @@ export function mprotect(k: Kernel, p: Proc, addr: number, len: number, prot: nu
   const size = checkRange(k, "mprotect", addr, len, "EINVAL");
   if (size === 0) return;
   if (!k.vm.isMapped(p.space, addr, size)) fail("mprotect", "ENOMEM", "unmapped pages in the range");
+  // NetBSD uvm_map_protect: an entry leaving PROT_NONE under VM_MAP_WIREFUTURE that cannot be
+  // wired keeps its new protection, and whatever the error was "just call it a resource
+  // shortage": ENOMEM (decision 0011).
   kernError("mprotect", k.vm.protect(p.space, addr, size, effectiveProt(k, prot), false), {
     [KERN_PROTECTION_FAILURE]: "EACCES",
     [KERN_INVALID_ADDRESS]: "ENOMEM",
+    [KERN_RESOURCE_SHORTAGE]: "ENOMEM",
+    [KERN_MEMORY_ERROR]: "ENOMEM",
   });
 }
 
@@ -230,7 +237,13 @@ function checkWireLimits(k: Kernel, p: Proc, size: number, call: string): void {
   }
 }
 
-/** mlock(2): NetBSD rounds the range to whole pages and answers every bad address with ENOMEM. */
+/**
+ * mlock(2): NetBSD rounds the range to whole pages and answers every bad address with ENOMEM. A
+ * range that cannot be faulted in for want of memory is ENOMEM too, with nothing left locked
+ * (sys_mlock passes on uvm_fault's ENOMEM; mlock(2) "There was an error faulting/mapping a
+ * page"; FreeBSD kern_mlock and 4.4BSD mlock answer every vm_map_wire/vm_map_pageable failure
+ * with ENOMEM; decision 0011).
+ */
 export function mlock(k: Kernel, p: Proc, addr: number, len: number): void {
   intArg("mlock", addr);
   intArg("mlock", len);
@@ -241,7 +254,7 @@ export function mlock(k: Kernel, p: Proc, addr: number, len: number): void {
   kernError("mlock", k.vm.wire(p.space, a, size, "mlock"), {
     [KERN_INVALID_ADDRESS]: "ENOMEM",
     [KERN_PROTECTION_FAILURE]: "ENOMEM",
-    [KERN_RESOURCE_SHORTAGE]: "EAGAIN",
+    [KERN_RESOURCE_SHORTAGE]: "ENOMEM",
   });
 }
 
@@ -258,7 +271,13 @@ export function munlock(k: Kernel, p: Proc, addr: number, len: number): void {
   });
 }
 
-/** mlockall(2) */
+/**
+ * mlockall(2). MCL_FUTURE is recorded first and kept whatever MCL_CURRENT's outcome, and a later
+ * mlockall without it does not clear it (uvm_map_pageable_all). Memory that cannot be wired is
+ * EAGAIN with nothing newly locked: NetBSD's mlockall(2) ("could not be locked when the call was
+ * made"), FreeBSD sys_mlockall for a wiring failure that is not a limit, POSIX; NetBSD's code
+ * passes on uvm_fault's ENOMEM, and the manual page wins (decisions 0005, 0011).
+ */
 export function mlockall(k: Kernel, p: Proc, flags: number): void {
   intArg("mlockall", flags);
   if (flags === 0 || (flags & ~(MCL_CURRENT | MCL_FUTURE)) !== 0) fail("mlockall", "EINVAL", `flags ${flags}`);
@@ -266,15 +285,17 @@ export function mlockall(k: Kernel, p: Proc, flags: number): void {
     const need = k.vm.userWiredPages(p.space);
     if (need > k.tunables.maxWiredPages) fail("mlockall", "ENOMEM", "system wired-page limit");
   }
-  kernError("mlockall", k.vm.wireAll(p.space, (flags & MCL_CURRENT) !== 0, (flags & MCL_FUTURE) !== 0), {
-    [KERN_RESOURCE_SHORTAGE]: "ENOMEM",
+  const rv = k.vm.wireAll(p.space, (flags & MCL_CURRENT) !== 0, (flags & MCL_FUTURE) !== 0);
+  if (flags & MCL_FUTURE) p.wireFuture = true;
+  kernError("mlockall", rv, {
+    [KERN_RESOURCE_SHORTAGE]: "EAGAIN",
     [KERN_INVALID_ADDRESS]: "ENOMEM",
   });
   if (flags & MCL_CURRENT && k.vm.userWiredPages(p.space) * PAGE_SIZE > p.memlockLimit) {
     k.vm.unwireAll(p.space);
+    p.wireFuture = false;
     fail("mlockall", "ENOMEM", "RLIMIT_MEMLOCK exceeded");
   }
-  p.wireFuture = (flags & MCL_FUTURE) !== 0;
 }
 
 /** munlockall(2) */

@@ -4,13 +4,20 @@ import {
   IPC_PRIVATE,
   IPC_RMID,
   IPC_STAT,
+  MAP_ANON,
+  MAP_PRIVATE,
+  MCL_CURRENT,
+  MCL_FUTURE,
   PAGE_SIZE,
+  PROT_READ,
+  PROT_WRITE,
   SHM_LOCK,
   SHM_RDONLY,
   SHM_RND,
   SHM_UNLOCK,
 } from "@vmlab/core";
 import { describe, expect, it } from "vitest";
+import type { Proc } from "../src/proc.js";
 import { errno, signal } from "./helpers.js";
 import { boot, MACHINES } from "./systems.js";
 
@@ -89,6 +96,26 @@ describe.each(MACHINES)("SysV shared memory on %s", (_name, machine) => {
     const locked = sys.vm.wiredPages;
     a.shmctl(id, SHM_UNLOCK);
     expect(sys.vm.wiredPages).toBe(locked - 4);
+    sys.audit();
+  });
+
+  it("mlockall(MCL_FUTURE) wires a later mmap but not a later shmat (NetBSD shmat maps with uvm_map)", () => {
+    const sys = boot(machine);
+    const a = sys.spawn();
+    const id = a.shmget(IPC_PRIVATE, 4 * PAGE_SIZE, IPC_CREAT | 0o600);
+    a.mlockall(MCL_CURRENT | MCL_FUTURE);
+    const space = (a as unknown as Proc).space;
+    const user = () => sys.vm.userWiredPages(space);
+    const m = a.mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_ANON | MAP_PRIVATE, -1, 0);
+    expect(user()).toBe(2);
+    const s = a.shmat(id, 0, 0);
+    expect(user()).toBe(2);
+    expect(sys.vm.entries(space).find((e) => e.start === s)?.wired).toBe(false);
+    // munlock of the attach: not locked (ENOMEM, NetBSD t_mlock 1.8); of the mapping: fine.
+    expect(errno(() => a.munlock(s, PAGE_SIZE))).toBe("ENOMEM");
+    a.munlock(m, 2 * PAGE_SIZE);
+    a.store8(s, 1);
+    expect(a.load8(s)).toBe(1);
     sys.audit();
   });
 });

@@ -95,6 +95,7 @@ export class TestSystem<V extends VmLayer = VmLayer> {
 
   fork(parent: VmSpace): VmSpace {
     const s = this.vm.fork(parent);
+    if (s === null) throw new Error("vmspace_fork: no memory for the child (call vm.fork to test that)");
     this.spaceOfPmap.set(s.pmap, s);
     return s;
   }

@@ -173,8 +173,9 @@ export class FreebsdVm implements VmLayer, VmCore {
     return s;
   }
 
-  fork(parent: VmSpace): VmSpace {
+  fork(parent: VmSpace): VmSpace | null {
     const s = vmspaceFork(this, this.layout, this.space(parent));
+    if (s === null) return null;
     this.spaces.add(s);
     return s;
   }
@@ -212,7 +213,9 @@ export class FreebsdVm implements VmLayer, VmCore {
    * placed so its virtual address and object offset agree modulo the superpage
    * (pmap_align_superpage, VMFS_OPTIMAL_SPACE), else anywhere. MAP_SHARED is inherited shared
    * (MAP_INHERIT_SHARE); private mappings are copy-on-write (MAP_COPY_ON_WRITE; a private file
-   * mapping starts needs-copy). MAP_WIRED or mlockall(MCL_FUTURE) wire the range.
+   * mapping starts needs-copy). MAP_WIRED or mlockall(MCL_FUTURE) wire the range; MCL_FUTURE does
+   * not wire a SysV attach (the system-call layer is NetBSD's, whose shmat maps with uvm_map alone;
+   * FreeBSD's shmat, vm_map_find, does not wire either).
    */
   map(s: VmSpace, req: MapRequest): { rv: KernReturn; va: VAddr } {
     const map = this.space(s).map;
@@ -254,7 +257,11 @@ export class FreebsdVm implements VmLayer, VmCore {
       needsCopy: !req.shared && bo.object !== null,
     });
     if (!isFile) map.simplify(addr, addr + len);
-    if ((req.wired || map.wireFuture) && req.prot !== Prot.None) {
+    // uvm_mmap wires a new mapping under VM_MAP_WIREFUTURE (mlockall MCL_FUTURE); shmat maps its
+    // segment with plain uvm_map (NetBSD sys/kern/sysv_shm.c), which never looks at the flag. The
+    // system-call layer is NetBSD's on every VM (decision 0005): a SysV attach is not wired.
+    const future = map.wireFuture && req.backing?.kind !== "shm";
+    if ((req.wired || future) && req.prot !== Prot.None) {
       const rv = map.wire(addr, addr + len, "mlock");
       if (rv !== KERN_SUCCESS) {
         map.delete(addr, addr + len);

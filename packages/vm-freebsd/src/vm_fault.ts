@@ -299,9 +299,12 @@ function chainPage(vm: VmCore, obj: VmObject | null, pindex: number): FbsdPage |
 }
 
 /**
- * vm_fault_copy_entry: copy a region into a fresh object now, page by page (a wired region, or a
- * shared one a child inherits by copy). Pages nowhere in the chain stay absent (zeroes). Null if
- * memory ran out.
+ * vm_fault_copy_entry (FreeBSD sys/vm/vm_fault.c): copy a region into a fresh object now, page by
+ * page (a wired region, or a shared one a child inherits by copy). Pages nowhere in the chain
+ * stay absent (zeroes). A destination page that cannot be allocated is waited for — vm_wait, then
+ * `goto again`, which looks the source page up again since the pageout daemon ran meanwhile — as
+ * FreeBSD does, page by page. Null, with the partial copy freed, only when that wait can never
+ * end (nothing left to page out): vmspace_fork then returns NULL and fork fails with ENOMEM.
  */
 export function faultCopyEntry(
   vm: VmCore,
@@ -312,21 +315,25 @@ export function faultCopyEntry(
 ): VmObject | null {
   const dst = vm.objects.allocate("default", npages, "copy", color);
   for (let i = 0; i < npages; i++) {
-    const from = chainPage(vm, src, srcPindex + i);
-    if (from === "short") {
-      vm.objects.deallocate(dst);
-      return null;
+    for (;;) {
+      const from = chainPage(vm, src, srcPindex + i);
+      if (from === "short") {
+        vm.objects.deallocate(dst);
+        return null;
+      }
+      if (!from) break;
+      const pg = vm.pages.alloc(dst, i, VM_ALLOC_NORMAL);
+      if (pg) {
+        vm.pages.copy(from, pg);
+        vm.pages.wakeupPage(pg);
+        vm.pages.activate(pg);
+        break;
+      }
+      if (!vm.vmWait()) {
+        vm.objects.deallocate(dst);
+        return null;
+      }
     }
-    if (!from) continue;
-    let pg = vm.pages.alloc(dst, i, VM_ALLOC_NORMAL);
-    if (!pg && vm.vmWait()) pg = vm.pages.alloc(dst, i, VM_ALLOC_NORMAL);
-    if (!pg) {
-      vm.objects.deallocate(dst);
-      return null;
-    }
-    vm.pages.copy(from, pg);
-    vm.pages.wakeupPage(pg);
-    vm.pages.activate(pg);
   }
   return dst;
 }

@@ -59,8 +59,13 @@ export function vmspaceFree(s: FbsdSpace): void {
 /**
  * vmspace_fork: the child's map entry by entry according to inheritance. Wirings and
  * mlockall(MCL_FUTURE) are not inherited.
+ *
+ * NULL (here null) when a region copied now cannot get memory even by waiting (faultCopyEntry):
+ * the child built so far is freed (vmspace_free), and fork1 fails with ENOMEM, as it does when
+ * FreeBSD's vmspace_fork returns NULL. What the parent went through meanwhile (write protection,
+ * shadowing, needs-copy) changes nothing it can see.
  */
-export function vmspaceFork(vm: VmCore, layout: AddressLayout, parent: FbsdSpace): FbsdSpace {
+export function vmspaceFork(vm: VmCore, layout: AddressLayout, parent: FbsdSpace): FbsdSpace | null {
   const child = vmspaceAlloc(vm, layout);
   for (const old of parent.map.entries()) {
     if (old.system) continue;
@@ -74,7 +79,10 @@ export function vmspaceFork(vm: VmCore, layout: AddressLayout, parent: FbsdSpace
         child.map.insertEntry(childEntry(old));
         break;
       default:
-        forkCopy(vm, parent.map, old, child.map);
+        if (!forkCopy(vm, parent.map, old, child.map)) {
+          vmspaceFree(child);
+          return null;
+        }
     }
   }
   return child;
@@ -121,28 +129,25 @@ function forkShare(vm: VmCore, parentMap: VmMap, old: VmMapEntry, child: VmMap):
  * sharing what the parent writes; only the child's copy is private). Otherwise the parent's
  * mappings are write-protected and both entries share the object needs-copy; a shared file
  * mapping leaves the parent's entry alone and gives the child a private copy-on-write view.
+ * False when the copy made now found no memory, even by waiting.
  */
-function forkCopy(vm: VmCore, parentMap: VmMap, old: VmMapEntry, child: VmMap): void {
+function forkCopy(vm: VmCore, parentMap: VmMap, old: VmMapEntry, child: VmMap): boolean {
   const n = childEntry(old);
   const src = old.object;
   if (src === null) {
     child.insertEntry(n);
-    return;
+    return true;
   }
   const npages = old.size / PAGE_SIZE;
   const color = (old.start / PAGE_SIZE) % vm.pages.param.level0Npages;
   if (old.wiredCount > 0 || (!old.cow && ObjectTable.anonymous(src))) {
-    let copy = faultCopyEntry(vm, src, old.offset / PAGE_SIZE, npages, color);
-    if (!copy) {
-      vm.vmWait();
-      copy = faultCopyEntry(vm, src, old.offset / PAGE_SIZE, npages, color);
-      if (!copy) vm.kernel.panic("vm_fault_copy_entry: out of memory copying a region for fork");
-    }
+    const copy = faultCopyEntry(vm, src, old.offset / PAGE_SIZE, npages, color);
+    if (!copy) return false;
     n.object = copy;
     n.offset = 0;
     vm.counters.forkCopyWired.value++;
     child.insertEntry(n);
-    return;
+    return true;
   }
   if (old.cow) {
     if (!old.needsCopy) parentMap.pmap.protect(old.start, old.end, old.protection & ~Prot.Write);
@@ -158,4 +163,5 @@ function forkCopy(vm: VmCore, parentMap: VmMap, old: VmMapEntry, child: VmMap): 
   n.offset = old.offset;
   n.needsCopy = true;
   child.insertEntry(n);
+  return true;
 }

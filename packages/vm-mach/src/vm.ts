@@ -128,12 +128,20 @@ export class MachVm implements VmLayer, VmCore {
     return pg;
   }
 
-  /** VM_WAIT: wakeup(&vm_pages_needed), then sleep on the free count. */
+  /**
+   * VM_WAIT: wakeup(&vm_pages_needed), then sleep on the free count until pages have been freed —
+   * more than when the sleep began, and more than the reserve. 4.4BSD's vm_wait sleeps until the
+   * pagedaemon's wakeup(&cnt.v_free_count) even when the count is already above the reserve
+   * (vm_fault frees its first-object placeholder before it waits, so a fault that needs two pages
+   * with one above the reserve would otherwise retry for ever without the daemon running). False
+   * when nothing can free a page: the caller answers KERN_RESOURCE_SHORTAGE.
+   */
   vmWait(): boolean {
     this.counters.pageWait.value++;
     this.pages.pagesNeeded = true;
     this.io.wakeupPagedaemon();
-    return this.io.sleep("vmwait", () => this.pages.freeCount > this.freeReserved);
+    const atSleep = Math.max(this.pages.freeCount, this.freeReserved);
+    return this.io.sleep("vmwait", () => this.pages.freeCount > atSleep);
   }
 
   /** PAGE_ASSERT_WAIT: PG_WANTED, then sleep until the holder's PAGE_WAKEUP. */
@@ -174,8 +182,9 @@ export class MachVm implements VmLayer, VmCore {
     return s;
   }
 
-  fork(parent: VmSpace): VmSpace {
+  fork(parent: VmSpace): VmSpace | null {
     const s = vmspaceFork(this, this.layout, this.space(parent));
+    if (s === null) return null;
     this.spaces.add(s);
     return s;
   }
@@ -193,7 +202,8 @@ export class MachVm implements VmLayer, VmCore {
    * vm_map_find). Otherwise first fit at or above the hint; a hint that leaves no room is retried
    * from userMin (NetBSD t_mmap mmap_hint: a hint never makes mmap fail). MAP_SHARED is
    * VM_INHERIT_SHARE, as in 4.4BSD: a sharing map appears at the first fork. MAP_WIRED or
-   * mlockall(MCL_FUTURE) wire the new range, except PROT_NONE (NetBSD uvm_mmap).
+   * mlockall(MCL_FUTURE) wire the new range, except PROT_NONE (NetBSD uvm_mmap); MCL_FUTURE does
+   * not wire a SysV attach (NetBSD shmat maps with uvm_map alone).
    *
    * What backs it: anonymous memory gets its object at the first fault (or grows its
    * neighbour's, vm_object_coalesce); a file maps the vnode's object (vnode_pager_alloc) at the
@@ -246,7 +256,11 @@ export class MachVm implements VmLayer, VmCore {
       needsCopy: object !== null && !req.shared,
     });
     map.simplify(addr, addr + len);
-    if ((req.wired || map.wireFuture) && req.prot !== Prot.None) {
+    // uvm_mmap wires a new mapping under VM_MAP_WIREFUTURE (mlockall MCL_FUTURE); shmat maps its
+    // segment with plain uvm_map (NetBSD sys/kern/sysv_shm.c), which never looks at the flag. The
+    // system-call layer is NetBSD's on every VM (decision 0005): a SysV attach is not wired.
+    const future = map.wireFuture && backing.kind !== "shm";
+    if ((req.wired || future) && req.prot !== Prot.None) {
       const rv = map.wire(addr, addr + len, "mlock");
       if (rv !== KERN_SUCCESS) {
         map.delete(addr, addr + len);

@@ -296,12 +296,14 @@ export function wiredPageOf(obj: VmObject | null, offset: number): MachPage | un
 
 /**
  * The page a fault would find for `offset` in obj's chain, paged in from the first pager that
- * has it, not busy; undefined when nothing holds it (zero fill) or its page-in failed.
+ * has it, not busy; undefined when nothing holds it (zero fill) or its page-in failed;
+ * KERN_RESOURCE_SHORTAGE when paging it in needed memory that will never come.
  */
-function chainPage(vm: VmCore, obj: VmObject | null, offset: number): MachPage | undefined {
+function chainPage(vm: VmCore, obj: VmObject | null, offset: number): MachPage | undefined | KernReturn {
   while (obj) {
     if (obj.pages.has(offset) || obj.pager?.hasPage(obj, offset)) {
       const pg = objectPageGrab(vm, obj, offset, false);
+      if (pg === KERN_RESOURCE_SHORTAGE) return KERN_RESOURCE_SHORTAGE;
       if (typeof pg === "number") return undefined;
       pageRelease(vm, pg);
       return pg;
@@ -313,25 +315,41 @@ function chainPage(vm: VmCore, obj: VmObject | null, offset: number): MachPage |
 }
 
 /**
- * vm_fault_copy_entry: the child's copy of a wired region is made now, page by page, into a
- * fresh object (a wired page cannot be made copy-on-write). Pages on backing store are read in
- * first; pages nowhere in the source chain stay absent (they read as zeros). Unlike 4.4BSD the
- * copies are not entered in the child's pmap (4.4BSD entered them with the entry's
- * max_protection); the child faults them in. Null if memory ran out.
+ * vm_fault_copy_entry (4.4BSD-Lite sys/vm/vm_fault.c): the child's copy of a wired region is
+ * made now, page by page, into a fresh object (a wired page cannot be made copy-on-write). Pages
+ * on backing store are read in first; pages nowhere in the source chain stay absent (they read
+ * as zeros). Unlike 4.4BSD the copies are not entered in the child's pmap (4.4BSD entered them
+ * with the entry's max_protection); the child faults them in.
+ *
+ * Each destination page is a thread's allocation (vm_page_alloc above the kernel's reserve) and,
+ * as in 4.4BSD's `do { vm_page_alloc } while (VM_WAIT)` loop, one that finds no page sleeps in
+ * VM_WAIT and tries again — looking the source page up again, since the pageout daemon ran
+ * meanwhile. Taking the reserve instead would leave nothing for the child's u-area and page
+ * tables. Null, with the partial copy freed, when the wait can never end (nothing left to page
+ * out): fork then fails with ENOMEM.
  */
 export function faultCopyEntry(vm: VmCore, src: VmObject | null, srcOffset: number, size: number): VmObject | null {
   const dst = vm.objects.allocate(size, "copy");
   for (let off = 0; off < size; off += PAGE_SIZE) {
-    const from = chainPage(vm, src, srcOffset + off);
-    if (!from) continue;
-    const pg = vm.pages.alloc(dst, off);
-    if (!pg) {
-      vm.objects.deallocate(dst);
-      return null;
+    for (;;) {
+      const from = chainPage(vm, src, srcOffset + off);
+      if (from === undefined) break;
+      if (typeof from === "number") {
+        vm.objects.deallocate(dst);
+        return null;
+      }
+      const pg = vm.pageAlloc(dst, off);
+      if (pg) {
+        vm.pages.copy(from, pg);
+        pg.flags &= ~(PG_FAKE | PG_BUSY);
+        vm.pages.activate(pg);
+        break;
+      }
+      if (!vm.vmWait()) {
+        vm.objects.deallocate(dst);
+        return null;
+      }
     }
-    vm.pages.copy(from, pg);
-    pg.flags &= ~(PG_FAKE | PG_BUSY);
-    vm.pages.activate(pg);
   }
   return dst;
 }

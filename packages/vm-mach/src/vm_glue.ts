@@ -60,12 +60,19 @@ export function vmspaceFree(s: MachSpace): void {
  * vmspace_fork: the child's map, entry by entry according to inheritance. Wirings are not
  * inherited ("Locked mappings are not inherited by the child", NetBSD minherit(2)), and neither
  * is mlockall(MCL_FUTURE).
+ *
+ * Null when the copy of a wired region cannot get memory even by waiting (faultCopyEntry): the
+ * child built so far is freed (vmspace_free) and the kernel fails fork with ENOMEM, as FreeBSD's
+ * fork1 does when vmspace_fork returns NULL. 4.4BSD had no way out there: its VM_WAIT loop slept
+ * until memory came. What the parent went through meanwhile (write protection, sharing maps,
+ * needs-copy) changes nothing it can see.
  */
-export function vmspaceFork(vm: VmCore, layout: AddressLayout, parent: MachSpace): MachSpace {
+export function vmspaceFork(vm: VmCore, layout: AddressLayout, parent: MachSpace): MachSpace | null {
   const child = vmspaceAlloc(vm, layout);
   const oldMap = parent.map;
   for (const old of oldMap.entries()) {
     if (old.system) continue;
+    let ok = true;
     switch (old.inheritance) {
       case INHERIT_NONE:
         break;
@@ -77,8 +84,11 @@ export function vmspaceFork(vm: VmCore, layout: AddressLayout, parent: MachSpace
         break;
       default:
         // VM_INHERIT_COPY, and NetBSD's DONATE_COPY treated as COPY.
-        if (old.shareMap) forkCopyFromShareMap(vm, old, child.map);
-        else forkCopy(vm, oldMap, old, child.map);
+        ok = old.shareMap ? forkCopyFromShareMap(vm, old, child.map) : forkCopy(vm, oldMap, old, child.map);
+    }
+    if (!ok) {
+      vmspaceFree(child);
+      return null;
     }
   }
   return child;
@@ -139,11 +149,12 @@ function forkZero(old: VmMapEntry, child: VmMap): void {
   child.insertEntry(n);
 }
 
-/** VM_INHERIT_COPY of a main-map entry that holds its object itself. */
-function forkCopy(vm: VmCore, parent: VmMap, old: VmMapEntry, child: VmMap): void {
+/** VM_INHERIT_COPY of a main-map entry that holds its object itself; false if out of memory. */
+function forkCopy(vm: VmCore, parent: VmMap, old: VmMapEntry, child: VmMap): boolean {
   const n = childEntry(old);
-  copyEntry(vm, parent, old, n);
+  if (!copyEntry(vm, parent, old, n)) return false;
   child.insertEntry(n);
+  return true;
 }
 
 /**
@@ -151,7 +162,7 @@ function forkCopy(vm: VmCore, parent: VmMap, old: VmMapEntry, child: VmMap): voi
  * sharing-map entry under the range (clipped to it). The task-map fields (protection,
  * inheritance) come from the main entry, the object from the sharing-map entry.
  */
-function forkCopyFromShareMap(vm: VmCore, old: VmMapEntry, child: VmMap): void {
+function forkCopyFromShareMap(vm: VmCore, old: VmMapEntry, child: VmMap): boolean {
   const sm = old.shareMap as VmMap;
   const base = old.offset;
   const end = base + old.size;
@@ -162,10 +173,11 @@ function forkCopyFromShareMap(vm: VmCore, old: VmMapEntry, child: VmMap): void {
     const n = childEntry(old);
     n.start = se.start - base + old.start;
     n.end = se.end - base + old.start;
-    copyEntry(vm, sm, se, n);
+    if (!copyEntry(vm, sm, se, n)) return false;
     child.insertEntry(n);
     se = se.next;
   }
+  return true;
 }
 
 /**
@@ -174,24 +186,20 @@ function forkCopyFromShareMap(vm: VmCore, old: VmMapEntry, child: VmMap): void {
  * map, whose pmaps cannot be known — 4.4BSD used pmap_protect on the sharing map's NULL pmap
  * when its ref_count was 1, which protected nothing), then both sides share the object with
  * needs_copy. Wired memory — the entry wired, or any wired page in the range — is copied now
- * (vm_fault_copy_entry): a wired page cannot become copy-on-write.
+ * (vm_fault_copy_entry): a wired page cannot become copy-on-write. False when that copy found
+ * no memory, even by waiting.
  */
-function copyEntry(vm: VmCore, srcMap: VmMap, src: VmMapEntry, dst: VmMapEntry): void {
+function copyEntry(vm: VmCore, srcMap: VmMap, src: VmMapEntry, dst: VmMapEntry): boolean {
   const objects = vm.objects;
   const size = src.size;
   const wired = src.wiredCount > 0 || objects.hasWiredPages(src.object, src.offset, src.offset + size);
   if (wired) {
-    let copy = faultCopyEntry(vm, src.object, src.offset, size);
-    if (!copy) {
-      // 4.4BSD waited for memory here (VM_WAIT); run the pageout daemon once and retry.
-      vm.vmWait();
-      copy = faultCopyEntry(vm, src.object, src.offset, size);
-      if (!copy) vm.kernel.panic("vm_fault_copy_entry: out of memory copying a wired region for fork");
-    }
+    const copy = faultCopyEntry(vm, src.object, src.offset, size);
+    if (!copy) return false;
     dst.object = copy;
     dst.offset = 0;
     vm.counters.forkCopyWired.value++;
-    return;
+    return true;
   }
   if (!src.needsCopy && src.object) {
     if (srcMap.isMainMap) srcMap.pmap?.protect(src.start, src.end, src.protection & ~Prot.Write);
@@ -206,4 +214,5 @@ function copyEntry(vm: VmCore, srcMap: VmMap, src: VmMapEntry, dst: VmMapEntry):
     src.copyOnWrite = true;
     dst.copyOnWrite = true;
   }
+  return true;
 }

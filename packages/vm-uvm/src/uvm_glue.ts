@@ -80,8 +80,13 @@ export function uvmspaceFree(vm: Uvm, s: UvmSpace): void {
  * of a shared amap (MAP_SHARED later minherit'ed to copy) does the same: NetBSD also marks the
  * parent needs-copy there, which would detach the parent from the amap's other sharers at its
  * next write; the eager copy keeps MAP_SHARED's meaning for the parent.
+ *
+ * amap_cow_now waits for memory (uvm_wait "cownowpage") as NetBSD's does; where NetBSD would
+ * sleep for ever — nothing left to page out — the child built so far is freed (uvmspace_free)
+ * and null returned, and the kernel fails fork with ENOMEM, as NetBSD's fork1 does when it cannot
+ * get the u-area (FreeBSD's when vmspace_fork returns NULL).
  */
-export function uvmspaceFork(vm: Uvm, layout: AddressLayout, parent: UvmSpace): UvmSpace {
+export function uvmspaceFork(vm: Uvm, layout: AddressLayout, parent: UvmSpace): UvmSpace | null {
   const child = uvmspaceAlloc(vm, layout);
   const oldMap = parent.map;
   for (let old = oldMap.header.next; old !== oldMap.header; old = old.next) {
@@ -95,8 +100,15 @@ export function uvmspaceFork(vm: Uvm, layout: AddressLayout, parent: UvmSpace): 
       case INHERIT_ZERO:
         child.map.insertEntry(forkZero(old));
         break;
-      default:
-        child.map.insertEntry(forkCopy(vm, oldMap, old));
+      default: {
+        const { entry, ok } = forkCopy(vm, oldMap, old);
+        // Inserted even when amap_cow_now gave up half-way: uvmspace_free then drops its anons.
+        child.map.insertEntry(entry);
+        if (!ok) {
+          uvmspaceFree(vm, child);
+          return null;
+        }
+      }
     }
   }
   return child;
@@ -132,24 +144,26 @@ function forkZero(old: VmMapEntry): VmMapEntry {
   return n;
 }
 
-/** MAP_INHERIT_COPY (and DONATE_COPY): share the amap needs-copy, or copy now when that cannot work. */
-function forkCopy(vm: Uvm, oldMap: VmMap, old: VmMapEntry): VmMapEntry {
+/**
+ * MAP_INHERIT_COPY (and DONATE_COPY): share the amap needs-copy, or copy now when that cannot
+ * work; `ok` false when the copy made now found no memory, even by waiting.
+ */
+function forkCopy(vm: Uvm, oldMap: VmMap, old: VmMapEntry): { entry: VmMapEntry; ok: boolean } {
   const n = childEntry(old);
   n.etype |= UVM_ET_COPYONWRITE | UVM_ET_NEEDSCOPY;
   const amap = old.amap;
-  if (!amap) return n;
+  if (!amap) return { entry: n, ok: true };
   amapRef(amap, n.pageoff, n.pages, 0);
   if (amap.flags & AMAP_SHARED || old.wiredCount > 0) {
     amapCopyRefs(vm, n);
     n.etype &= ~UVM_ET_NEEDSCOPY;
-    if (!amapCowNow(vm, n)) vm.kernel.panic("uvmspace_fork: out of memory in amap_cow_now");
-    return n;
+    return { entry: n, ok: amapCowNow(vm, n) };
   }
   if (!old.needsCopy) {
     if (old.maxProtection & Prot.Write) oldMap.pmap.protect(old.start, old.end, old.protection & ~Prot.Write);
     old.etype |= UVM_ET_NEEDSCOPY;
   }
-  return n;
+  return { entry: n, ok: true };
 }
 
 /**

@@ -190,8 +190,9 @@ export class UvmVm implements VmLayer, Uvm {
     return s;
   }
 
-  fork(parent: VmSpace): VmSpace {
+  fork(parent: VmSpace): VmSpace | null {
     const s = uvmspaceFork(this, this.layout, this.space(parent));
+    if (s === null) return null;
     this.spaces.add(s);
     return s;
   }
@@ -209,7 +210,8 @@ export class UvmVm implements VmLayer, Uvm {
    * first write (anonymous memory: "XXX: defer amap create"); shared anonymous memory gets its
    * amap now (UVM_FLAG_OVERLAY). Files map their vnode object (uvn_attach), SysV segments their
    * aobj. MAP_FIXED replaces what was there; a hint never makes mmap fail. MAP_WIRED and
-   * VM_MAP_WIREFUTURE wire the new range (not PROT_NONE), undoing the mapping if that fails.
+   * VM_MAP_WIREFUTURE wire the new range (not PROT_NONE), undoing the mapping if that fails —
+   * except a SysV attach, which shmat maps with uvm_map alone.
    */
   map(s: VmSpace, req: MapRequest): { rv: KernReturn; va: VAddr } {
     const map = this.space(s).map;
@@ -264,7 +266,11 @@ export class UvmVm implements VmLayer, Uvm {
     }
     map.insert(addr, addr + len, attrs);
     map.simplify(addr, addr + len);
-    if ((req.wired || map.wireFuture) && req.prot !== Prot.None) {
+    // uvm_mmap wires a new mapping under VM_MAP_WIREFUTURE (mlockall MCL_FUTURE); shmat maps its
+    // segment with plain uvm_map (NetBSD sys/kern/sysv_shm.c), which never looks at the flag. The
+    // system-call layer is NetBSD's on every VM (decision 0005): a SysV attach is not wired.
+    const future = map.wireFuture && b?.kind !== "shm";
+    if ((req.wired || future) && req.prot !== Prot.None) {
       const rv = map.wire(addr, addr + len, "mlock");
       if (rv !== KERN_SUCCESS) {
         map.remove(addr, addr + len);

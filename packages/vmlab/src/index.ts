@@ -15,7 +15,24 @@ export {
   knownErrata,
   registerErratum,
 } from "./errata/index.js";
-export { MATRIX_SUITES, type MatrixOptions, type MatrixResult, mergeMatrix, parseShard, runMatrix } from "./matrix.js";
+export {
+  type ComboResult,
+  MATRIX_SIZES,
+  MATRIX_SUITES,
+  type MatrixFailure,
+  type MatrixOptions,
+  type MatrixResult,
+  type MatrixSize,
+  type MatrixSuite,
+  type MutationReport,
+  mergeMatrix,
+  mutationMisses,
+  parseShard,
+  parseToken,
+  runMatrix,
+  runMutation,
+  type SuiteResult,
+} from "./matrix/index.js";
 export {
   type Combination,
   combinations,

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { type Combination, errata } from "../src/index.js";
-import { runMatrix } from "../src/matrix.js";
+import { mutationMisses, runMatrix, runMutation } from "../src/matrix/index.js";
 
 /** Each combination, and the errata it stands for (each erratum must apply there). */
 const COVER: Record<string, readonly string[]> = {
@@ -57,4 +57,37 @@ describe("errata-detection: the matrix catches every erratum", () => {
       "stress: fork storm under asynchronous writes of mapped file pages",
     );
   }, 180_000);
+});
+
+describe("caughtBy hints", () => {
+  it("name real checks: conformance properties or scenarios", async () => {
+    const { PROPERTIES, SCENARIOS } = await import("@vmlab/conformance");
+    const names = new Set([...PROPERTIES.map((p) => p.name), ...SCENARIOS.map((s) => s.name)]);
+    for (const id of errata.known()) {
+      for (const h of errata.erratum(id).caughtBy ?? []) expect(names.has(h), `${id}: ${h}`).toBe(true);
+    }
+  });
+});
+
+describe("the mutation check (runMutation)", () => {
+  it("an erratum switched on makes the ordinary suites fail where it applies, naming the suites and a replayable failure", async () => {
+    const r = await runMutation({
+      errata: ["netbsd-2019-wire-underflow", "freebsd-2009-promote-litter"],
+      combos: ["i386-pae/cranor/uvm", "amd64/freebsd/freebsd", "i386/cranor/mach"],
+    });
+    expect(r.errata.map((e) => e.id)).toEqual(["netbsd-2019-wire-underflow", "freebsd-2009-promote-litter"]);
+    // Each erratum runs only where it applies (i386/cranor/mach is immune to both).
+    expect(r.errata.map((e) => e.combos.map((c) => `${c.machine}/${c.pmap}/${c.vm}`))).toEqual([
+      ["i386-pae/cranor/uvm"],
+      ["amd64/freebsd/freebsd"],
+    ]);
+    expect(mutationMisses(r)).toEqual([]);
+    for (const e of r.errata) {
+      const c = e.combos[0]!;
+      expect(c.caught).toBe(true);
+      expect(c.suites.length).toBeGreaterThan(0);
+      expect(c.first?.replay.startsWith(`${c.machine}/${c.pmap}/${c.vm}+${e.id}|`)).toBe(true);
+    }
+    expect(r.errata[0]!.combos[0]!.suites).toContain("properties");
+  }, 300_000);
 });

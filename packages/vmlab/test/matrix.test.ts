@@ -6,9 +6,10 @@ import {
   matrixJobs,
   mergeMatrix,
   parseShard,
+  parseToken,
   runMatrix,
   selectCombos,
-} from "../src/matrix.js";
+} from "../src/matrix/index.js";
 
 const COMBO = "i386/mach/mach";
 const combo: Combination = { machine: "i386", pmap: "mach", vm: "mach" };
@@ -137,4 +138,70 @@ describe("mergeMatrix", () => {
     expect(mergeMatrix([shardB, shardA])).toEqual(m);
     expect(mergeMatrix([])).toEqual({ combos: [] });
   });
+});
+
+describe("replay tokens", () => {
+  it("name the combination, the errata, both seeds and the size", () => {
+    expect(parseToken("i386/mach/mach+netbsd-1997-stale-pv|model: wiring|12|40|3:1:0#AbC|7")).toEqual({
+      kind: "property",
+      combo: "i386/mach/mach",
+      errata: ["netbsd-1997-stale-pv"],
+      property: "model: wiring",
+      seed: 12,
+      commands: 40,
+      path: "3:1:0#AbC",
+      systemSeed: 7,
+    });
+    // A token from before the system seed was recorded: the systems used the property's seed.
+    expect(parseToken("i386/mach/mach|model: wiring|12|40|3:1:0#AbC")).toMatchObject({ systemSeed: 12 });
+    expect(parseToken("amd64/cranor/uvm|scenario:errno: mmap|5|200")).toEqual({
+      kind: "scenario",
+      combo: "amd64/cranor/uvm",
+      errata: [],
+      scenario: "errno: mmap",
+      systemSeed: 5,
+      forkHeavyPages: 200,
+    });
+    expect(parseToken("i386-pae/cranor/uvm|erratum:netbsd-2019-wire-underflow|9|full")).toMatchObject({
+      kind: "erratum",
+      erratum: "netbsd-2019-wire-underflow",
+      seed: 9,
+      size: "full",
+    });
+  });
+
+  it("reject what is not a token, naming the format", async () => {
+    for (const bad of ["", "i386/mach/mach", "i386/mach/mach|model: wiring|x|40|1:2", "i386/mach/mach|p|1|2|"]) {
+      expect(() => parseToken(bad), bad).toThrow(/replay/);
+    }
+    expect(() => parseToken("i386/mach/mach+no-such-erratum|scenario:x")).toThrow(/no-such-erratum/);
+    await expect(runMatrix({ replay: "i386/nope/mach|scenario:errno: mmap" })).rejects.toThrow(/combos/);
+  });
+
+  it("a property failure found with an erratum on replays exactly from its token", async () => {
+    const r = await runMatrix({
+      combos: [COMBO],
+      errata: ["netbsd-1997-stale-pv"],
+      suites: ["properties", "pressure"],
+      seed: 3,
+    });
+    const c = r.combos[0]!;
+    expect(c.ok).toBe(false);
+    const failure = [...(c.suites.properties!.failures ?? []), ...(c.suites.pressure!.failures ?? [])][0]!;
+    expect(failure.replay.startsWith(`${COMBO}+netbsd-1997-stale-pv|${failure.name}|`)).toBe(true);
+    const again = await runMatrix({ replay: failure.replay });
+    expect(again.errata).toEqual(["netbsd-1997-stale-pv"]);
+    const suite = Object.values(again.combos[0]!.suites)[0]!;
+    expect(suite).toMatchObject({ passed: 0, failed: 1, runs: 1 });
+    const replayed = suite.failures![0]!;
+    expect(replayed.replay).toBe(failure.replay);
+    // The same counterexample and the same error, line for line (only the shrink count differs:
+    // the replay starts from the shrunk case).
+    const essence = (m: string) => m.split("\n").filter((l) => !/^Shrunk|^Property failed after|seed|path/.test(l));
+    expect(essence(replayed.message)).toEqual(essence(failure.message));
+    // Without the erratum, the same case passes.
+    const [, ...rest] = failure.replay.split("|");
+    const clean = await runMatrix({ replay: [COMBO, ...rest].join("|") });
+    expect(Object.values(clean.combos[0]!.suites)[0]).toMatchObject({ passed: 1, failed: 0 });
+  }, 300_000);
 });

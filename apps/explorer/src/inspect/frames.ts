@@ -2,8 +2,9 @@
  * The physical memory map: every RAM frame with the role it plays, from what can be known for
  * certain. Page-table frames are found by walking every live pmap's tables from its CR3 in
  * physical memory; pv frames from the pmap's pv pages; user frames by being mapped at a user
- * address with the U bit in a process's tables; free, kernel and object-owned frames from the VM
- * layer's page array (its adapter); frames the VM does not manage were stolen at bootstrap (the
+ * address with the U bit in a process's tables; free, kernel and object- or anon-owned frames from
+ * the VM layer's page array (its adapter; a free frame inside an active FreeBSD superpage
+ * reservation is the reservation's); frames the VM does not manage were stolen at bootstrap (the
  * kernel image and bootstrap tables). A frame none of these settle is "unknown".
  */
 import type { System } from "vmlab";
@@ -15,12 +16,12 @@ export type Role = (typeof ROLES)[number];
 
 export const ROLE_INFO: Readonly<Record<Role, { color: string; text: string }>> = {
   free: { color: "#e8e8e8", text: "free (on the VM's free list)" },
-  user: { color: "#4e9a06", text: "user (mapped at a user address, or a page of a user object)" },
+  user: { color: "#4e9a06", text: "user (mapped at a user address, or a page of a user object or anon)" },
   wired: { color: "#c4a000", text: "wired user page (wire count > 0)" },
   pagetable: { color: "#3465a4", text: "page table (reached from a pmap's CR3)" },
   pv: { color: "#75507b", text: "pv page / chunk (the pmap's pv entries)" },
   kernel: { color: "#cc0000", text: "kernel (unmanaged boot memory, kmem, pmap-owned pages)" },
-  reservation: { color: "#f57900", text: "superpage reservation (FreeBSD VM)" },
+  reservation: { color: "#f57900", text: "reserved, not yet allocated (a FreeBSD VM superpage reservation)" },
   unknown: { color: "#ffffff", text: "unknown (no inspector can tell)" },
 };
 

@@ -1,12 +1,30 @@
 /**
  * Read-only inspectors of the parts behind a System. The KPI (core's kpi.ts) gives a pmap's CR3 and
  * a VM layer's map entries (VmLayer.entries, the generic address-space view); what a view needs
- * beyond it — pv lists, objects, shadow chains and page ownership — is read from the part's own
- * structures by a small adapter per part, checked by shape at run time. A part without an adapter
- * (or whose shape changed) is shown as "not inspectable", never guessed at.
+ * beyond it — pv lists, objects, shadow chains, amaps and anons, reservations and page ownership —
+ * is read from the part's own structures by a small adapter per part (the pmaps here, the VM
+ * layers in vm-mach.ts, vm-uvm.ts and vm-freebsd.ts), checked by shape at run time. A part
+ * without an adapter (or whose shape changed) is shown as "not inspectable", never guessed at.
  */
-import { Kernel } from "@vmlab/kernel";
 import type { System, VmPage } from "vmlab";
+import { freebsdInspector } from "./vm-freebsd.js";
+import { machInspector } from "./vm-mach.js";
+import { uvmInspector } from "./vm-uvm.js";
+import { type AddressSpaceView, kernelOf, type Owner, type PhysTable, type VmInspector } from "./vm-view.js";
+
+export type {
+  AddressSpaceView,
+  AnonView,
+  BackingEdge,
+  BackingKind,
+  BackingNode,
+  EntryView,
+  Owner,
+  PageSlot,
+  PhysTable,
+  ReservationView,
+} from "./vm-view.js";
+export { kernelOf };
 
 // ------------------------------------------------------------------ processes and pmaps
 
@@ -38,10 +56,6 @@ function released(sys: System, pmap: unknown): boolean {
   if ((pmap as { released?: unknown }).released === true) return true;
   const list = (sys.pmap as unknown as { pmaps?: unknown }).pmaps;
   return list instanceof Set && pmap !== sys.pmap.kernelPmap && !list.has(pmap);
-}
-
-export function kernelOf(sys: System): Kernel | undefined {
-  return sys instanceof Kernel ? sys : undefined;
 }
 
 export function processes(sys: System): ProcInfo[] {
@@ -165,100 +179,14 @@ export function pvFrames(sys: System): Set<number> | undefined {
 
 // ------------------------------------------------------------------ the VM layer
 
-export type BackingKind = "object" | "sharemap" | "amap";
-
-export interface BackingNode {
-  readonly id: string;
-  readonly kind: BackingKind;
-  readonly label: string;
-  readonly detail: string;
-}
-
-export interface BackingEdge {
-  readonly from: string;
-  readonly to: string;
-  readonly label: string;
-}
-
-export interface EntryView {
-  readonly start: number;
-  readonly end: number;
-  readonly prot: number;
-  readonly maxProt: number;
-  readonly inheritance: number;
-  readonly wired: number;
-  readonly userWired: boolean;
-  readonly needsCopy: boolean;
-  readonly copyOnWrite: boolean;
-  /** Reserved by the kernel (the 4.4BSD UPT region). */
-  readonly system: boolean;
-  /** The node the entry points at (object, sharing map or amap). */
-  readonly backing: string | undefined;
-  readonly offset: number;
-  /** From the generic view (VmLayer.entries) only: what backs the entry, and MAP_SHARED. */
-  readonly backingKind?: string;
-  readonly shared?: boolean;
-}
-
-export interface AddressSpaceView {
-  readonly entries: readonly EntryView[];
-  readonly nodes: readonly BackingNode[];
-  readonly edges: readonly BackingEdge[];
-  /** Set for the generic view: what it cannot show. */
-  readonly note?: string;
-}
-
-// The Mach VM's structures, as far as the explorer reads them (vm_map.ts, vm_object.ts, vm_page.ts).
-interface MachObject {
-  id: number;
-  label: string;
-  refCount: number;
-  size: number;
-  pages: Map<number, unknown>;
-  shadow: MachObject | null;
-  shadowOffset: number;
-  pager: { type?: string } | null;
-}
-interface MachEntry {
-  start: number;
-  end: number;
-  object: MachObject | null;
-  shareMap: MachMap | null;
-  offset: number;
-  copyOnWrite: boolean;
-  needsCopy: boolean;
-  protection: number;
-  maxProtection: number;
-  inheritance: number;
-  wiredCount: number;
-  userWired: boolean;
-  system: boolean;
-}
-interface MachMap {
-  id: number;
-  refCount: number;
-  entries(): MachEntry[];
-}
-interface MachPageShape {
-  flags: number;
-  queue: number;
-  object: MachObject | null;
+/** The adapter for this system's VM layer, or undefined: no adapter, or its shape did not match. */
+export function vmInspector(sys: System): VmInspector | undefined {
+  return machInspector(sys) ?? uvmInspector(sys) ?? freebsdInspector(sys);
 }
 
 /** Whether the explorer has an inspector for this system's VM layer (maps, objects, page owners). */
 export function hasVmInspector(sys: System): boolean {
-  return isMachVm(sys);
-}
-
-function isMachVm(sys: System): boolean {
-  const vm = sys.vm as unknown as { spaces?: unknown; pages?: unknown };
-  return sys.vm.name === "mach" && vm.spaces instanceof Set && typeof vm.pages === "object";
-}
-
-function machMapOf(sys: System, pid: number): MachMap | undefined {
-  const p = kernelOf(sys)?.procs.get(pid);
-  const map = (p?.space as unknown as { map?: MachMap } | undefined)?.map;
-  return map && typeof map.entries === "function" ? map : undefined;
+  return vmInspector(sys) !== undefined;
 }
 
 /**
@@ -266,7 +194,7 @@ function machMapOf(sys: System, pid: number): MachMap | undefined {
  * entries as the process sees them, with their backing kind but no objects, amaps or shadow
  * chains (those need a per-VM adapter). `wired` is 1 for a wired entry: the KPI gives no count.
  */
-function genericAddressSpace(sys: System, pid: number): AddressSpaceView | string {
+export function genericAddressSpace(sys: System, pid: number): AddressSpaceView | string {
   const p = kernelOf(sys)?.procs.get(pid);
   if (p?.state !== "running") return `pid ${pid}: no map`;
   const entries = sys.vm.entries(p.space).map((e) => ({
@@ -289,69 +217,36 @@ function genericAddressSpace(sys: System, pid: number): AddressSpaceView | strin
     entries,
     nodes: [],
     edges: [],
-    note: `generic view (VmLayer.entries): no inspector for the '${sys.vm.name}' VM layer's objects and amaps yet`,
+    note: `generic view (VmLayer.entries): no inspector for the '${sys.vm.name}' VM layer's objects and amaps`,
   };
 }
 
-/** The address space of process `pid`: map entries and what backs them (objects, shadow chains, sharing maps). */
+/**
+ * The address space of process `pid`: map entries and what backs them (Mach objects, shadow chains
+ * and sharing maps; UVM amaps, anons and uvm_objects; FreeBSD objects, backing chains and
+ * reservations). A process that has exited has no address space left to show.
+ */
 export function addressSpace(sys: System, pid: number): AddressSpaceView | string {
-  if (!isMachVm(sys)) return genericAddressSpace(sys, pid);
-  const map = machMapOf(sys, pid);
-  if (!map) return `pid ${pid}: no map`;
-  const nodes = new Map<string, BackingNode>();
-  const edges: BackingEdge[] = [];
-  const objectNode = (o: MachObject): string => {
-    const id = `obj:${o.id}`;
-    if (nodes.has(id)) return id;
-    const pager = o.pager?.type ? `, ${o.pager.type} pager` : "";
-    nodes.set(id, {
-      id,
-      kind: "object",
-      label: `object ${o.id} (${o.label})`,
-      detail: `ref ${o.refCount}, ${o.pages.size} resident, ${o.size / 4096} pages${pager}`,
-    });
-    if (o.shadow) edges.push({ from: id, to: objectNode(o.shadow), label: `shadow +0x${o.shadowOffset.toString(16)}` });
-    return id;
-  };
-  const shareNode = (m: MachMap): string => {
-    const id = `map:${m.id}`;
-    if (nodes.has(id)) return id;
-    nodes.set(id, { id, kind: "sharemap", label: `sharing map ${m.id}`, detail: `ref ${m.refCount}` });
-    for (const e of m.entries()) {
-      if (e.object)
-        edges.push({ from: id, to: objectNode(e.object), label: `0x${e.start.toString(16)}-0x${e.end.toString(16)}` });
-    }
-    return id;
-  };
-  const entries = map.entries().map((e) => ({
-    start: e.start,
-    end: e.end,
-    prot: e.protection,
-    maxProt: e.maxProtection,
-    inheritance: e.inheritance,
-    wired: e.wiredCount,
-    userWired: e.userWired,
-    needsCopy: e.needsCopy,
-    copyOnWrite: e.copyOnWrite,
-    system: e.system,
-    backing: e.shareMap ? shareNode(e.shareMap) : e.object ? objectNode(e.object) : undefined,
-    offset: e.offset,
-  }));
-  return { entries, nodes: [...nodes.values()], edges };
+  const p = kernelOf(sys)?.procs.get(pid);
+  if (p === undefined) return `pid ${pid}: no such process`;
+  if (p.state !== "running") return `pid ${pid} has exited: its address space is gone`;
+  const vi = vmInspector(sys);
+  return vi ? vi.addressSpace(pid) : genericAddressSpace(sys, pid);
 }
-
-export type Owner = "free" | "kernel" | "user" | "reservation";
 
 /** Who owns a managed frame, as the VM layer knows it (undefined: no adapter, or cannot tell). */
 export function vmOwnerOf(sys: System): ((pg: VmPage) => Owner | undefined) | undefined {
-  if (!isMachVm(sys)) return undefined;
-  // vm_page.ts: PG_FREE 0x1000 (on the free queue), PG_HOST 0x2000 (given to the pmap or kernel).
-  return (pg) => {
-    const p = pg as unknown as MachPageShape;
-    if (typeof p.flags !== "number") return undefined;
-    if ((p.flags & 0x1000) !== 0) return "free";
-    if ((p.flags & 0x2000) !== 0) return "kernel";
-    if (p.object) return p.object.label === "kernel_object" ? "kernel" : "user";
-    return undefined;
-  };
+  return vmInspector(sys)?.owner;
+}
+
+/** What holds the frame at `pa`, in the VM layer's words (undefined: not managed, or no adapter). */
+export function pageOwner(sys: System, pa: number): string | undefined {
+  const pg = sys.vm.pageOf(pa);
+  const vi = vmInspector(sys);
+  return pg && vi ? vi.describe(pg) : undefined;
+}
+
+/** The VM layer's own tables for the physical-memory view (free lists, reservations, queues). */
+export function physTables(sys: System): PhysTable[] {
+  return vmInspector(sys)?.physTables() ?? [];
 }

@@ -1,8 +1,8 @@
 /**
  * The scenarios the explorer ships: small scripts that show one mechanism each, the benchmark
- * workloads, and the reproducers. The errata catalogue is empty today, so the one reproducer is
- * a stand-in that makes the Mach-style u-area switch fail the way a lost u-area mapping did; a
- * real erratum's reproducer is one `registerScenario({ ..., errata: ['<id>'], run })` call here.
+ * workloads, and the reproducers: every erratum of the catalogue (its scenario, replayed step by
+ * step), and a stand-in that makes the Mach-style u-area switch fail the way a lost u-area mapping
+ * did. Another reproducer is one `registerScenario({ ..., errata: ['<id>'], run })` call here.
  */
 import { WORKLOADS } from "@vmlab/bench";
 import { Proc } from "@vmlab/kernel";
@@ -125,6 +125,30 @@ registerScenario({
     p.close(fd);
     c.load32(priv + PAGE_SIZE);
     p.munlock(s, 2 * PAGE_SIZE);
+    c.exit(0);
+    p.wait();
+  },
+});
+
+/**
+ * A superpage-eligible region: 2 MiB of anonymous memory, 2 MiB-aligned, touched page by page. On
+ * the FreeBSD VM the first touch reserves a whole 2 MiB frame for the object (vm_reserv); each
+ * later touch populates it, and the last one lets the FreeBSD pmap promote the region to one 2 MiB
+ * mapping. A fork and a child write then put a shadow object in front of the reservation's object.
+ */
+registerScenario({
+  id: "superpage-2m",
+  title: "a 2 MiB region touched page by page (superpage reservation)",
+  kind: "workload",
+  description:
+    "map 2 MiB, touch all 512 pages (FreeBSD VM: the reservation fills; FreeBSD pmap on PAE/amd64: promotion), fork, write one page in the child",
+  errata: [],
+  run(sys) {
+    const p = sys.spawn();
+    const a = p.mmap(0, 2 * 1024 * 1024, RW, ANON, -1, 0);
+    for (let off = 0; off < 2 * 1024 * 1024; off += PAGE_SIZE) p.store32(a + off, off);
+    const c = p.fork();
+    c.store32(a, 1);
     c.exit(0);
     p.wait();
   },

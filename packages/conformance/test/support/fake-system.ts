@@ -4,11 +4,13 @@
  * that the scenario tables agree with the model); each bug must be caught.
  */
 import {
+  type ErrnoName,
   INHERIT_COPY,
   INHERIT_SHARE,
   InvariantViolation,
   KernelPanic,
   MAP_FIXED,
+  MAP_WIRED,
   MCL_CURRENT,
   MS_INVALIDATE,
   PAGE_SIZE,
@@ -31,10 +33,37 @@ export type FakeBug =
   /** Non-fixed mmap returns an address overlapping the newest mapping. */
   | "mmap-overlaps";
 
+/**
+ * While memory pressure is held, every call that would wire pages not wired before fails, as a
+ * kernel that finds no memory to wire does (decision 0011): with these errnos (by default the
+ * ones the decision records), unwinding what it wired unless `noRollback`.
+ */
+export interface WireShortage {
+  readonly mlock?: ErrnoName;
+  readonly mlockall?: ErrnoName;
+  readonly mprotect?: ErrnoName;
+  readonly mmap?: ErrnoName;
+  /** The failed call leaves the pages it wired wired (a kernel that does not unwind: a bug). */
+  readonly noRollback?: boolean;
+  /**
+   * fork fails with this errno while pressure is held (the child's memory cannot be had);
+   * undefined: fork works as usual.
+   */
+  readonly fork?: ErrnoName;
+  /**
+   * read(2)/write(2) that would move bytes fail with this errno while pressure is held (the
+   * buffer cannot be wired); undefined: they work as usual.
+   */
+  readonly rdwr?: ErrnoName;
+  /** A failed read(2) moves its bytes all the same (a kernel that fails after the transfer: a bug). */
+  readonly rdwrTransfers?: boolean;
+}
+
 export interface FakeOptions {
   readonly machine?: "i386" | "i386-pae" | "amd64";
   readonly cpus?: number;
   readonly bugs?: readonly FakeBug[];
+  readonly wireShortage?: WireShortage;
 }
 
 const P = PAGE_SIZE;
@@ -59,6 +88,42 @@ export function fakeSystem(opts: FakeOptions = {}): System {
     return held.size;
   };
   let nextShm = 1;
+  let held = false;
+  const shortage = opts.wireShortage;
+  /**
+   * Run a model call that may wire pages; under held pressure with `shortage`, one that wired
+   * pages not wired before fails with `errno` instead (undone unless noRollback).
+   */
+  function wiring<T>(pid: number, call: string, errno: ErrnoName, f: () => SysResult<T>): T {
+    const before = model.wiredVpns(pid);
+    const r = f();
+    if (r.ok && held && shortage !== undefined && [...model.wiredVpns(pid)].some((v) => !before.has(v))) {
+      if (!shortage.noRollback) model.undoWiring(pid, before);
+      throw new SyscallError(call, errno, "no memory left to wire (fake)");
+    }
+    return unwrap(call, r);
+  }
+  /**
+   * read(2)/write(2); under held pressure with `shortage.rdwr`, one that would move bytes fails
+   * instead, with nothing moved (or, with rdwrTransfers, after moving them: a bug).
+   */
+  function rdwr(pid: number, call: "read" | "write", fd: number, buf: number, n: number): number {
+    const write = call === "write";
+    const errno = shortage?.rdwr;
+    if (held && errno !== undefined) {
+      const would = model.rdwrCheck(pid, fd, buf, n, write);
+      if (would.ok && would.value > 0) {
+        if (shortage?.rdwrTransfers) {
+          if (write) model.writeFd(pid, fd, buf, n);
+          else model.readFd(pid, fd, buf, n);
+        } else {
+          model.rdwrShortage(pid, fd, write);
+        }
+        throw new SyscallError(call, errno, "the buffer could not be wired (fake)");
+      }
+    }
+    return unwrap(call, write ? model.writeFd(pid, fd, buf, n) : model.readFd(pid, fd, buf, n));
+  }
   let pressures = 0;
   let reliefs = 0;
   let lastMap = 0;
@@ -100,6 +165,13 @@ export function fakeSystem(opts: FakeOptions = {}): System {
         for (let i = 0; i < bytes.length; i++) store(va + i, [bytes[i]!]);
       },
       mmap(addr: number, len: number, prot: number, flags: number, fd: number, off: number) {
+        const wires = (flags & MAP_WIRED) !== 0 || model.proc(pid).wireFuture;
+        if (held && shortage !== undefined && wires && (prot & 7) !== 0) {
+          // Checked as usual (only a MAP_FIXED request is placed), then unmapped as uvm_mmap does.
+          const at = unwrap("mmap", model.mmap(pid, addr, len, prot, flags, fd, off));
+          if (flags & MAP_FIXED) model.munmap(pid, at, len);
+          throw new SyscallError("mmap", shortage.mmap ?? "ENOMEM", "the new mapping could not be wired (fake)");
+        }
         let got: number;
         if (flags & MAP_FIXED) {
           got = unwrap("mmap", model.mmap(pid, addr, len, prot, flags, fd, off));
@@ -112,16 +184,17 @@ export function fakeSystem(opts: FakeOptions = {}): System {
         return got;
       },
       munmap: (a: number, l: number) => unwrap("munmap", model.munmap(pid, a, l)),
-      mprotect: (a: number, l: number, x: number) => unwrap("mprotect", model.mprotect(pid, a, l, x)),
+      mprotect: (a: number, l: number, x: number) =>
+        wiring(pid, "mprotect", shortage?.mprotect ?? "ENOMEM", () => model.mprotect(pid, a, l, x)),
       madvise: (a: number, l: number, x: number) => unwrap("madvise", model.madvise(pid, a, l, x)),
-      mlock: (a: number, l: number) => unwrap("mlock", model.mlock(pid, a, l)),
+      mlock: (a: number, l: number) => wiring(pid, "mlock", shortage?.mlock ?? "ENOMEM", () => model.mlock(pid, a, l)),
       munlock(a: number, l: number) {
         const r = model.munlock(pid, a, l);
         if (!r.ok && bugs.has("munlock-unlocked-ok") && r.why.endsWith("is not locked")) return;
         unwrap("munlock", r);
       },
       mlockall(f: number) {
-        unwrap("mlockall", model.mlockall(pid, f));
+        wiring(pid, "mlockall", shortage?.mlockall ?? "EAGAIN", () => model.mlockall(pid, f));
         if (f & MCL_CURRENT && bugs.has("audit-after-mlockall")) auditBroken = true;
       },
       munlockall: () => unwrap("munlockall", model.munlockall(pid)),
@@ -131,6 +204,7 @@ export function fakeSystem(opts: FakeOptions = {}): System {
         unwrap("msync", model.msync(pid, a, l, f));
       },
       fork(): Process {
+        if (held && shortage?.fork !== undefined) throw new SyscallError("fork", shortage.fork, "no memory (fake)");
         const child = nextPid++;
         if (bugs.has("fork-shares-private")) {
           const copied = [...model.proc(pid).pages.values()].filter((pg) => pg.inherit === INHERIT_COPY);
@@ -152,8 +226,8 @@ export function fakeSystem(opts: FakeOptions = {}): System {
       },
       open: (path: string, flags: number) => unwrap("open", model.open(pid, path, flags)),
       close: (fd: number) => unwrap("close", model.close(pid, fd)),
-      read: (fd: number, buf: number, n: number) => unwrap("read", model.readFd(pid, fd, buf, n)),
-      write: (fd: number, buf: number, n: number) => unwrap("write", model.writeFd(pid, fd, buf, n)),
+      read: (fd: number, buf: number, n: number) => rdwr(pid, "read", fd, buf, n),
+      write: (fd: number, buf: number, n: number) => rdwr(pid, "write", fd, buf, n),
       lseek: (fd: number, off: number, whence: number) => unwrap("lseek", model.lseek(pid, fd, off, whence)),
       ftruncate: (fd: number, len: number) => unwrap("ftruncate", model.ftruncate(pid, fd, len)),
       shmget(key: number, size: number, flags: number) {
@@ -247,6 +321,7 @@ export function fakeSystem(opts: FakeOptions = {}): System {
       },
     },
     memoryPressure(pages: number): void {
+      held = pages > 0;
       if (pages > 0) pressures++;
       else reliefs++;
     },

@@ -24,6 +24,12 @@ export interface Erratum {
    * steps recorded as evidence.
    */
   reproduced(outcome: ScenarioOutcome): boolean;
+  /**
+   * The conformance checks (property or scenario names) known to catch it. Errata detection tries
+   * these first and then every other check in order; a hint decides nothing by itself — the check
+   * must still fail with the erratum on and pass with it off.
+   */
+  readonly caughtBy?: readonly string[];
 }
 
 const CATALOGUE: Erratum[] = [];
@@ -124,14 +130,19 @@ export interface ErratumReport {
   readonly runs: readonly ErratumRun[];
 }
 
-/** The catalogue with applicability per registered combination; `run` adds both runs per applicable one. */
-export function list(opts: { run?: boolean; ids?: readonly string[] } = {}): { errata: ErratumReport[] } {
+/**
+ * The catalogue with applicability per registered combination (or per one of `combinations`);
+ * `run` adds both runs per applicable one.
+ */
+export function list(opts: { run?: boolean; ids?: readonly string[]; combinations?: readonly Combination[] } = {}): {
+  errata: ErratumReport[];
+} {
   const out: ErratumReport[] = [];
   for (const e of CATALOGUE) {
     if (opts.ids && !opts.ids.includes(e.id)) continue;
     const applies: Combination[] = [];
     const immune: (Combination & { why: string })[] = [];
-    for (const c of combinations()) {
+    for (const c of opts.combinations ?? combinations()) {
       const a = e.applies(c);
       if (a.applies) applies.push(c);
       else immune.push({ ...c, why: a.why });

@@ -132,6 +132,7 @@ registerErratum({
   id: ID,
   seed: "000",
   title: "pmap_page_protect at bio interrupt time switches the alternate page-table window (1996)",
+  caughtBy: ["stress: fork storm under asynchronous writes of mapped file pages"],
   applies,
   reproducer: scenario,
   reproduced(o: ScenarioOutcome): boolean {

@@ -62,6 +62,7 @@ registerErratum({
   id: PVCHUNK_KVA_RECURSION,
   seed: "003_8138978f5fa6fb30.txt",
   title: "i386 pv chunks take KVA from kernel_map under the pmap lock: lock order reversal and recursion panic",
+  caughtBy: ["model: every call and access"],
   applies: appliesPvchunkKva,
   reproduced(o: ScenarioOutcome): boolean {
     const recursion =

@@ -74,6 +74,7 @@ registerErratum({
   id: PROMOTE_LITTER,
   seed: "001_26b22631f72eb3ce.txt",
   title: "kernel PTE litter lets kmem_malloc's first pmap_enter promote: panic on the second page",
+  caughtBy: ["model: every call and access"],
   applies: appliesPromoteLitter,
   reproduced(o: ScenarioOutcome): boolean {
     return o.panic !== undefined && /pmap_enter: attempted pmap_enter on [24]MB page/.test(o.panic);

@@ -103,6 +103,7 @@ registerErratum({
   id: STALE_PV,
   seed: "002_9ddbc2cbe123d88f.txt",
   title: "NetBSD/i386 1997: page-table page paged out under live pv entries — pmap_changebit faults, panic: trap",
+  caughtBy: ["model: every call and access", "model: paging"],
   applies,
   reproducer,
   reproduced: (o) => o.panic?.startsWith(STALE_PV_PANIC) === true || o.evidence.length > 0,

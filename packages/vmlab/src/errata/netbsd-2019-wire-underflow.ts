@@ -137,6 +137,7 @@ registerErratum({
   id: WIRE_UNDERFLOW,
   seed: "004_76fb0519d657ad42.txt",
   title: "NetBSD 2019: munlock's falling edge also releases SHM_LOCK's wiring — uvm_pageunwire wire_count underflow",
+  caughtBy: ["model: wiring with SysV shm and I/O"],
   applies,
   reproducer,
   reproduced: (o) => o.panic?.startsWith(WIRE_UNDERFLOW_PANIC) === true || o.evidence.length > 0,

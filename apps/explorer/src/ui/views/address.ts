@@ -1,14 +1,20 @@
 /**
  * The address space of a process: its map entries (range, protection / maximum, inheritance,
- * wiring, copy-on-write state) and what backs them — objects, shadow chains and sharing maps
- * (amaps for UVM) — drawn as a graph: entries on the left, each backing node in a column by its
- * distance from the entries, edges labelled (shadow offset, sharing-map range).
+ * wiring, copy-on-write state) and what backs them — Mach objects, shadow chains and sharing maps;
+ * UVM amaps over uvm_objects; FreeBSD objects and their backing chains — drawn as a graph:
+ * entries on the left, each backing node in a column by its distance from the entries, edges
+ * labelled (shadow / backing offset, sharing-map range). Below the graph, each node as the VM
+ * keeps it: its fields, its pages (amap slots with their anons, object pages with their frames
+ * and swap slots) and, for the FreeBSD VM, its superpage reservations.
  */
-import { type AddressSpaceView, addressSpace, processes } from "../../inspect/parts.js";
+import type { AddressSpaceView, BackingNode, EntryView, PageSlot, ReservationView } from "../../inspect/parts.js";
+import { addressSpace, processes } from "../../inspect/parts.js";
 import { pidPicker, type ViewContext } from "../context.js";
 import { bytes, h, hex, prot, svg } from "../dom.js";
 
 const INHERIT = ["share", "copy", "none", "donate", "zero"];
+/** Rows of a node's page table shown before "… more" (a 2 MiB region has 512). */
+const MAX_PAGE_ROWS = 600;
 
 export function renderAddressSpace(ctx: ViewContext): HTMLElement {
   const procs = processes(ctx.sys);
@@ -44,12 +50,33 @@ export function renderAddressSpace(ctx: ViewContext): HTMLElement {
   }
   if (as.note) root.append(h("p", { class: "note" }, as.note));
   root.append(entryTable(as));
-  if (as.nodes.length > 0 || !as.note) root.append(h("h3", {}, "Backing objects and shadow chains"), graph(as));
+  if (as.nodes.length > 0 || !as.note) {
+    const amaps = as.nodes.some((n) => n.kind === "amap");
+    root.append(
+      h("h3", {}, amaps ? "Amaps and uvm_objects" : "Backing objects and shadow chains"),
+      graph(as),
+      h("h3", {}, amaps ? "Amap slots, anons and object pages" : "Objects and their pages"),
+      h(
+        "div",
+        { id: "as-nodes" },
+        as.nodes.map((n) => nodeDetail(ctx, n)),
+      ),
+    );
+  }
   return root;
+}
+
+function wiring(e: EntryView): string {
+  const parts: string[] = [];
+  if (e.wired) parts.push(`${e.wired}${e.userWired ? " (mlock)" : ""}`);
+  else if (e.userWired) parts.push("mlock");
+  if (e.transient) parts.push(`vslock ${e.transient} pages`);
+  return parts.join(", ");
 }
 
 function entryTable(as: AddressSpaceView): HTMLElement {
   const label = new Map(as.nodes.map((n) => [n.id, n.label]));
+  const name = (id: string) => label.get(id) ?? id;
   return h(
     "table",
     { class: "grid", id: "as-entries" },
@@ -67,7 +94,7 @@ function entryTable(as: AddressSpaceView): HTMLElement {
         h("td", {}, bytes(e.end - e.start)),
         h("td", { class: "mono" }, `${prot(e.prot)}/${prot(e.maxProt)}`),
         h("td", {}, INHERIT[e.inheritance] ?? String(e.inheritance)),
-        h("td", {}, e.wired ? `${e.wired}${e.userWired ? " (mlock)" : ""}` : ""),
+        h("td", {}, wiring(e)),
         h(
           "td",
           {},
@@ -75,10 +102,141 @@ function entryTable(as: AddressSpaceView): HTMLElement {
             .filter(Boolean)
             .map((f) => h("span", { class: "badge" }, f as string)),
         ),
-        h("td", {}, e.backing ? (label.get(e.backing) ?? e.backing) : (e.backingKind ?? "(none yet)")),
-        h("td", { class: "mono" }, hex(e.offset)),
+        h(
+          "td",
+          {},
+          e.backing ? name(e.backing) : (e.backingKind ?? "(none yet)"),
+          e.object ? ` over ${name(e.object)}` : "",
+        ),
+        h("td", { class: "mono" }, e.amapSlot !== undefined ? `slot ${e.amapSlot}, ${hex(e.offset)}` : hex(e.offset)),
       ),
     ),
+  );
+}
+
+/** A frame address that selects the frame (its pv list) when clicked. */
+function frameLink(ctx: ViewContext, pa: number | undefined): HTMLElement | string {
+  if (pa === undefined) return "";
+  return h(
+    "a",
+    {
+      href: "#",
+      class: "mono frame",
+      onclick: (ev: Event) => {
+        ev.preventDefault();
+        ctx.selectFrame(pa);
+      },
+    },
+    hex(pa),
+  );
+}
+
+function pageRows(ctx: ViewContext, n: BackingNode, pages: readonly PageSlot[]): HTMLElement {
+  const amap = n.kind === "amap";
+  const ppref = pages.some((p) => p.ppref !== undefined);
+  const loans = pages.some((p) => p.loanCount !== undefined);
+  const head = [
+    amap ? "slot" : "page",
+    ...(amap ? ["anon", "an_ref", "in amaps"] : []),
+    ...(ppref ? ["ppref"] : []),
+    "frame",
+    "swap slot",
+    "wire_count",
+    ...(loans ? ["loan_count"] : []),
+  ];
+  const shown = pages.slice(0, MAX_PAGE_ROWS);
+  return h(
+    "table",
+    { class: `grid pages ${n.kind}-pages` },
+    h(
+      "tr",
+      {},
+      head.map((t) => h("th", {}, t)),
+    ),
+    shown.map((p) =>
+      h(
+        "tr",
+        {
+          "data-index": p.index,
+          ...(p.anon ? { "data-anon": p.anon.id, "data-anon-ref": p.anon.ref } : {}),
+          ...(p.pa !== undefined ? { "data-pa": p.pa } : {}),
+        },
+        h("td", { class: "mono" }, String(p.index)),
+        amap
+          ? [
+              h("td", {}, p.anon ? `anon ${p.anon.id}` : ""),
+              h("td", {}, p.anon ? String(p.anon.ref) : ""),
+              h("td", {}, p.anon ? p.anon.amaps.map((a) => `amap ${a}`).join(", ") : ""),
+            ]
+          : null,
+        ppref ? h("td", {}, p.ppref === undefined ? "" : String(p.ppref)) : null,
+        h("td", {}, frameLink(ctx, p.pa)),
+        h("td", { class: "mono" }, p.swap === undefined ? "" : String(p.swap)),
+        h("td", {}, p.wireCount ? String(p.wireCount) : ""),
+        loans ? h("td", {}, p.loanCount ? String(p.loanCount) : "") : null,
+      ),
+    ),
+    pages.length > shown.length
+      ? h("tr", {}, h("td", { colspan: head.length, class: "note" }, `… ${pages.length - shown.length} more`))
+      : null,
+  );
+}
+
+function reservationRows(ctx: ViewContext, rvs: readonly ReservationView[]): HTMLElement {
+  return h(
+    "table",
+    { class: "grid reservations" },
+    h(
+      "tr",
+      {},
+      ["base frame", "first pindex", "populated", "partpopq", "promoted"].map((t) => h("th", {}, t)),
+    ),
+    rvs.map((r) =>
+      h(
+        "tr",
+        { "data-base": r.base, "data-popcnt": r.popcnt, "data-promoted": r.promoted.length > 0 ? "1" : "0" },
+        h("td", {}, frameLink(ctx, r.base)),
+        h("td", { class: "mono" }, String(r.pindex)),
+        h("td", {}, `${r.popcnt}/${r.npages}`),
+        h("td", {}, r.partpop ? "yes" : "no"),
+        h(
+          "td",
+          {},
+          r.promoted.length
+            ? r.promoted.map((x) => `pid ${x.pid} (pmap ${x.pmapId}) at ${hex(x.va)}`).join(", ")
+            : r.popcnt === r.npages
+              ? "full, not mapped as a superpage"
+              : "no",
+        ),
+      ),
+    ),
+  );
+}
+
+/** One node as the VM keeps it: fields, who maps it, its reservations and its pages. */
+function nodeDetail(ctx: ViewContext, n: BackingNode): HTMLElement {
+  return h(
+    "div",
+    { class: `node-detail ${n.kind}`, "data-node": n.id, "data-kind": n.kind },
+    h(
+      "h4",
+      {},
+      n.label,
+      n.mappedBy?.length
+        ? h("span", { class: "note" }, ` — mapped by ${n.mappedBy.map((p) => `pid ${p}`).join(", ")}`)
+        : null,
+    ),
+    n.fields?.length
+      ? h(
+          "dl",
+          { class: "fields" },
+          n.fields.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, String(v)))),
+        )
+      : null,
+    n.reservations?.length
+      ? [h("h5", {}, `superpage reservations (${n.reservations.length})`), reservationRows(ctx, n.reservations)]
+      : null,
+    n.pages?.length ? pageRows(ctx, n, n.pages) : n.pages ? h("p", { class: "note" }, "no pages") : null,
   );
 }
 
@@ -99,7 +257,10 @@ function graph(as: AddressSpaceView): SVGSVGElement {
     for (const t of out.get(id) ?? []) place(t, c + 1, seen);
     seen.delete(id);
   };
-  for (const e of as.entries) if (e.backing) place(e.backing, 1, new Set());
+  for (const e of as.entries) {
+    if (e.backing) place(e.backing, 1, new Set());
+    if (e.object) place(e.object, 1, new Set());
+  }
   const rows: string[][] = [];
   for (const n of as.nodes) {
     const c = col.get(n.id) ?? 1;
@@ -132,6 +293,8 @@ function graph(as: AddressSpaceView): SVGSVGElement {
     const p = pos.get(`entry:${i}`);
     const b = e.backing ? pos.get(e.backing) : undefined;
     if (p && b) line(p, b, "", e.needsCopy ? "edge needs-copy" : "edge");
+    const o = e.object ? pos.get(e.object) : undefined;
+    if (p && o) line(p, o, "", "edge uobj");
   });
   for (const e of as.edges) {
     const a = pos.get(e.from);

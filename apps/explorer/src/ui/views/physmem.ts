@@ -1,10 +1,40 @@
 /**
  * The physical memory map: one cell per RAM frame, coloured by role (see inspect/frames.ts for
- * how each role is established). Clicking a cell selects the frame for the pv-list view.
+ * how each role is established). Clicking a cell selects the frame for the pv-list view; the
+ * selected frame's owner is named as the VM layer records it (object and index, anon and amaps).
+ * Below, the VM layer's own tables: the FreeBSD VM's vm_phys free lists and active reservations,
+ * UVM's page queues.
  */
 import { frameMap, ROLE_INFO, ROLES } from "../../inspect/frames.js";
+import { type PhysTable, pageOwner, physTables } from "../../inspect/parts.js";
 import type { ViewContext } from "../context.js";
 import { h, hex } from "../dom.js";
+
+function physTable(t: PhysTable): HTMLElement {
+  return h(
+    "div",
+    { class: "phys-table" },
+    h("h4", {}, t.title),
+    t.rows.length
+      ? h(
+          "table",
+          { class: "grid", id: t.id },
+          h(
+            "tr",
+            {},
+            t.head.map((x) => h("th", {}, x)),
+          ),
+          t.rows.map((r) =>
+            h(
+              "tr",
+              {},
+              r.map((c) => h("td", {}, String(c))),
+            ),
+          ),
+        )
+      : h("p", { class: "note", id: t.id }, "none"),
+  );
+}
 
 export function renderPhysMem(ctx: ViewContext): HTMLElement {
   const fm = frameMap(ctx.sys);
@@ -58,8 +88,10 @@ export function renderPhysMem(ctx: ViewContext): HTMLElement {
           "p",
           { id: "physmem-selected" },
           `selected frame ${hex(ctx.pa)}: ${ROLE_INFO[ROLES[fm.role[sel] as number] ?? "unknown"].text}`,
+          ctx.pa !== undefined && pageOwner(ctx.sys, ctx.pa) ? ` — ${pageOwner(ctx.sys, ctx.pa)}` : "",
         )
       : h("p", { class: "note" }, "click a frame to select it (its pv list is in the pv tab)"),
     fm.notes.map((t) => h("p", { class: "note" }, t)),
+    physTables(ctx.sys).map(physTable),
   );
 }

@@ -4,7 +4,7 @@
  * pmap's page tables. pv ↔ PTE is the pmap's first invariant: a difference is marked.
  */
 import { PageTableReader } from "../../inspect/pagetable.js";
-import { pmaps, pvList } from "../../inspect/parts.js";
+import { pageOwner, pmaps, pvList } from "../../inspect/parts.js";
 import type { ViewContext } from "../context.js";
 import { h, hex } from "../dom.js";
 
@@ -27,6 +27,8 @@ export function renderPv(ctx: ViewContext): HTMLElement {
         : "not a managed page (stolen at bootstrap or outside the VM's page array): no pv list",
     ),
   );
+  const owner = pageOwner(ctx.sys, ctx.pa);
+  if (owner) root.append(h("p", { id: "pv-owner" }, `owner: ${owner}`));
   if (!pg) return root;
   const list = pvList(ctx.sys, ctx.pa);
   const all = pmaps(ctx.sys);
