@@ -29,3 +29,4 @@ export {
   ToyPage,
   userPa,
 } from "./pmap-host.js";
+export { describeWireShortage } from "./suites/wire-shortage.js";
