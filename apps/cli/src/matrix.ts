@@ -62,6 +62,12 @@ function cell(
   return `${s.passed}/${s.failed}${runs}  ${s.seconds.toFixed(1)} s`;
 }
 
+/** fast-check's shrunk command list in a property failure's message ("" for other failures). */
+export function shrunk(message: string): string {
+  const m = /^Counterexample: (.*)$/m.exec(message);
+  return m ? (m[1] as string).replace(/ \/\*replayPath=.*?\*\//, "") : "";
+}
+
 /** The table and the failure list of a result. */
 export function renderMatrix(r: MatrixResult): string {
   const suites = MATRIX_SUITES.filter((s) => r.combos.some((c) => c.suites[s] !== undefined));
@@ -80,9 +86,21 @@ export function renderMatrix(r: MatrixResult): string {
     ),
   );
   if (failures.length > 0) {
-    const f = new Table({ head: ["combination", "suite", "failed", "seed", "replay (vmlab matrix --replay '…')"] });
-    for (const x of failures) f.push([x.combo, x.suite, x.name, String(x.seed), x.replay]);
+    const f = new Table({
+      head: ["#", "combination", "suite", "failed", "seed", "shrunk commands"],
+      colWidths: [4, 24, 12, 28, 8, 72],
+      wordWrap: true,
+      wrapOnWordBoundary: false,
+    });
+    failures.forEach((x, i) => {
+      f.push([String(i + 1), x.combo, x.suite, x.name, String(x.seed), shrunk(x.message)]);
+    });
     lines.push(f.toString());
+    // Tokens on lines of their own, never wrapped, so they copy whole.
+    lines.push("Replay each failure exactly:");
+    failures.forEach((x, i) => {
+      lines.push(x.replay === "" ? `  ${i + 1}. (no token)` : `  ${i + 1}. vmlab matrix --replay '${x.replay}'`);
+    });
     lines.push("First failure:", failures[0]!.message.split("\n").slice(0, 40).join("\n"));
   }
   const where = [

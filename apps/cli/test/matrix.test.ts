@@ -95,7 +95,7 @@ describe("vmlab matrix", () => {
     const text = lines.join("\n");
     expect(text).toMatch(/i386\/mach\/mach.*4\/1 {2}2\.5 s.*— no errata in the catalogue yet.*NO/);
     expect(text).toMatch(/amd64\/mach\/mach.*5\/0 {2}1\.0 s.*yes/);
-    expect(text).toContain(`${COMBO}|model: wiring|9|30|1:2#AB:C`);
+    expect(text).toContain(`vmlab matrix --replay '${COMBO}|model: wiring|9|30|1:2#AB:C'`);
     expect(text).toContain("boom");
     expect(failed).toBe(1);
     const json = capture();
@@ -119,4 +119,56 @@ describe("vmlab matrix", () => {
     const r = JSON.parse(lines.join("\n")) as MatrixResult;
     expect(r.combos[0]!.suites.scenarios).toMatchObject({ passed: 1, failed: 0 });
   }, 120_000);
+});
+
+describe("shrunk", () => {
+  it("pulls fast-check's shrunk command list out of a property failure's message", async () => {
+    const { shrunk } = await import("../src/matrix.js");
+    const message =
+      'model: wiring\nProperty failed after 3 tests\nCounterexample: [[0,mlock(p0, r0+0p, 2p),fork(p0) /*replayPath="SAC:B"*/]]\nShrunk 4 time(s)';
+    expect(shrunk(message)).toBe("[[0,mlock(p0, r0+0p, 2p),fork(p0)]]");
+    expect(shrunk("scenario failed: expected ENOMEM")).toBe("");
+  });
+});
+
+describe("--machine, --pmap and --vm (API.md: every command takes them)", () => {
+  it("matrix runs only the combinations they select, together with --combos", async () => {
+    const lines = capture();
+    await program.parseAsync([
+      "node",
+      "vmlab",
+      "matrix",
+      "--machine",
+      "amd64",
+      "--pmap",
+      "cranor",
+      "--vm",
+      "uvm",
+      "--suites",
+      "smp",
+      "--json",
+    ]);
+    const r = JSON.parse(lines.join("\n")) as MatrixResult;
+    expect(r.combos.map((c) => `${c.machine}/${c.pmap}/${c.vm}`)).toEqual(["amd64/cranor/uvm"]);
+    expect(r.combos[0]!.suites.smp).toMatchObject({ passed: 1, failed: 0 });
+    await expect(
+      program.parseAsync(["node", "vmlab", "matrix", "--vm", "uvm", "--combos", "i386/mach/mach", "--json"]),
+    ).rejects.toThrow(/select no combination/);
+  }, 120_000);
+
+  it("list and errata filter their combinations; an unknown name is a ConfigError", async () => {
+    const lines = capture();
+    await program.parseAsync(["node", "vmlab", "list", "--vm", "uvm", "--json"]);
+    const l = JSON.parse(lines.join("\n")) as { combinations: Combination[] };
+    expect(l.combinations).toHaveLength(9);
+    expect(l.combinations.every((c) => c.vm === "uvm")).toBe(true);
+    const e = capture();
+    await program.parseAsync(["node", "vmlab", "errata", "--machine", "amd64", "--json"]);
+    const r = JSON.parse(e.join("\n")) as { errata: { applies: Combination[]; immune: Combination[] }[] };
+    for (const x of r.errata) {
+      expect([...x.applies, ...x.immune].every((c) => c.machine === "amd64")).toBe(true);
+      expect(x.applies.length + x.immune.length).toBe(9);
+    }
+    await expect(program.parseAsync(["node", "vmlab", "list", "--pmap", "bsd", "--json"])).rejects.toThrow(/pmap/);
+  });
 });

@@ -32,7 +32,8 @@ export function selectCombinations(o: {
   const pick = combinations().filter((c) => want(o.machine, c.machine) && want(o.pmap, c.pmap) && want(o.vm, c.vm));
   if (pick.length === 0) {
     // A name that matches nothing is a ConfigError naming the field and the accepted values.
-    createSystem({ machine: o.machine ?? "i386", pmap: o.pmap ?? "mach", vm: o.vm ?? "mach" });
+    const named = (v: string | undefined, fallback: string) => (v === undefined || v === "all" ? fallback : v);
+    createSystem({ machine: named(o.machine, "i386"), pmap: named(o.pmap, "mach"), vm: named(o.vm, "mach") });
   }
   return pick;
 }
