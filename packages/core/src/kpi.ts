@@ -163,6 +163,11 @@ export interface Pmap {
 export interface PmapModule {
   readonly name: string;
   readonly layout: AddressLayout;
+  /**
+   * PG_W: the AVL bit of a leaf PTE (or large-page PDE) that marks a wired mapping, for the
+   * kernel's cross-layer audit; absent for a pmap that keeps wiring elsewhere (a test double).
+   */
+  readonly pteWiredBit?: number;
   readonly kernelPmap: Pmap;
   /** pmap_bootstrap: kernel page tables and windows, from pages stolen before the VM exists. */
   bootstrap(steal: () => PAddr): void;

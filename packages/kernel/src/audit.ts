@@ -12,7 +12,12 @@
  *     where the entry has Exec. Non-PAE i386 has no NX bit: every readable page executes there,
  *     and decision 0006 widens PROT_READ to PROT_EXEC in the entry itself, so nothing to check;
  *   - PTE frame managed: the frame is a page the VM layer manages (PHYS_TO_VM_PAGE defined),
- *     unless the entry is a device mapping (no VM layer makes one today).
+ *     unless the entry is a device mapping (no VM layer makes one today);
+ *   - wired PTE in a wired entry: a PTE with the pmap's PG_W only where the VM holds a wiring for
+ *     the range (mlock, MAP_WIRED, SHM_LOCK'ed or system entries; transient vslock wirings end
+ *     with their call, before the audit runs) — a wiring the VM released but the pmap kept is
+ *     a page that can never be paged out, and one the VM thinks wired but the pmap does not is
+ *     caught by each VM's own audit ("wired entry resident").
  *
  * Read protection is not checked: a present page is readable on x86, and decision 0006 widens
  * PROT_WRITE and PROT_EXEC to include PROT_READ, so no valid user PTE can exceed it.
@@ -102,6 +107,16 @@ function checkManaged(k: Kernel, p: Proc, l: LeafMapping): void {
   }
 }
 
+/** A PTE with PG_W only where every entry over it holds a wiring. */
+function checkWired(p: Proc, l: LeafMapping, covering: readonly MapEntryView[], pgW: number): void {
+  if ((l.avl & pgW) === 0) return;
+  for (const e of covering) {
+    if (!e.wired) {
+      fail("wired PTE in wired entry", `${at(p, l)}: PTE has PG_W in unwired entry [${hex(e.start)}, ${hex(e.end)})`);
+    }
+  }
+}
+
 /** The cross-layer checks for every running process: its user-range leaf PTEs against its map. */
 export function auditUserMappings(k: Kernel): void {
   const cpu = k.machine.cpus[0];
@@ -109,6 +124,7 @@ export function auditUserMappings(k: Kernel): void {
   const format = k.machine.format;
   const opts = { pse: cpu.pse, nxe: cpu.nxe, start: 0, end: k.layout.userMax };
   const nx = format.hasNx && cpu.nxe;
+  const pgW = k.pmap.pteWiredBit;
   for (const p of k.procs.values()) {
     if (p.state !== "running") continue;
     const entries = k.vm.entries(p.space);
@@ -119,6 +135,7 @@ export function auditUserMappings(k: Kernel): void {
       checkWritable(p, l, covering);
       if (nx) checkExecutable(p, l, covering);
       checkManaged(k, p, l);
+      if (pgW !== undefined) checkWired(p, l, covering, pgW);
     }
   }
 }

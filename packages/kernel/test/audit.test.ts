@@ -3,12 +3,12 @@
  * systems pass after mmap, touch, fork, mprotect and munmap; each invariant is then broken by
  * writing one PTE directly in physical memory — a translation left outside the map, a writable
  * PTE in a read-only entry, an executable PTE where the entry has no Exec (NX machines), a frame
- * the VM does not manage — and the audit names the rule, pid, va and pa. Where the pmap's own audit
+ * the VM does not manage, PG_W on a PTE of an unwired entry — and the audit names the rule, pid, va and pa. Where the pmap's own audit
  * (pv ↔ PTE counts) also notices the corruption and throws first, the cross-layer checks are run
  * on their own to show they catch it too.
  */
 import { InvariantViolation, MAP_ANON, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE, type VmSpace } from "@vmlab/core";
-import { leafMappings, type Machine, PG_NX_HI, PG_RW } from "@vmlab/machine";
+import { leafMappings, type Machine, PG_AVAIL1, PG_NX_HI, PG_RW } from "@vmlab/machine";
 import { describe, expect, it } from "vitest";
 import { auditUserMappings } from "../src/audit.js";
 import type { Process, System } from "../src/index.js";
@@ -95,6 +95,22 @@ describe.each(MACHINES)("cross-layer audit on %s (mach pmap, mach vm)", (name, m
     const v = violation(() => auditUserMappings(sys as Kernel));
     expect(v.rule).toBe("user PTE in map entry");
     expect(v.details).toContain(`pid ${p.pid} va 0x${(a + 3 * PAGE_SIZE).toString(16)}`);
+  });
+
+  it("a wired PTE (PG_W) in an unwired entry is a violation; mlock'ed pages carry PG_W and pass", () => {
+    const sys = boot(machine);
+    const { p, a, cr3 } = touched(sys, 2);
+    const pgW = (sys as unknown as Kernel).pmap.pteWiredBit as number;
+    expect(pgW).toBe(PG_AVAIL1);
+    p.mlock(a, PAGE_SIZE);
+    sys.audit();
+    const wired = [...leafMappings(sys.machine.memory, sys.machine.format, cr3, { start: a, end: a + 2 * PAGE_SIZE })];
+    expect(wired.map((l) => (l.avl & pgW) !== 0)).toEqual([true, false]);
+    const ea = pteAddr(sys.machine, cr3, a + PAGE_SIZE);
+    sys.machine.memory.write32(ea, sys.machine.memory.read32(ea) | pgW);
+    const v = violation(() => auditUserMappings(sys as unknown as Kernel));
+    expect(v.rule).toBe("wired PTE in wired entry");
+    expect(v.details).toContain(`pid ${p.pid} va 0x${(a + PAGE_SIZE).toString(16)}`);
   });
 
   it("a writable PTE in a read-only entry is a violation", () => {

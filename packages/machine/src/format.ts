@@ -60,5 +60,7 @@ export const PG_G = 0x100;
 export const PG_AVAIL1 = 0x200;
 export const PG_AVAIL2 = 0x400;
 export const PG_AVAIL3 = 0x800;
+/** All three AVL bits. */
+export const PG_AVL = PG_AVAIL1 | PG_AVAIL2 | PG_AVAIL3;
 /** Bit 63 (XD/NX), as a bit of the high 32-bit half. */
 export const PG_NX_HI = 0x8000_0000;

@@ -7,7 +7,7 @@
  * PS honoured per level (CR4.PSE for 32-bit PDEs), rights combined across levels (R/W and U/S by
  * AND, XD by OR), and entries with reserved bits set skipped (the hardware would fault on them).
  */
-import { LARGE_ALWAYS, LARGE_IF_PSE, type PagingFormat, PG_G, PG_PS, PG_RW, PG_U, PG_V } from "./format.js";
+import { LARGE_ALWAYS, LARGE_IF_PSE, type PagingFormat, PG_AVL, PG_G, PG_PS, PG_RW, PG_U, PG_V } from "./format.js";
 import type { PhysicalMemory } from "./memory.js";
 
 const TWO32 = 0x1_0000_0000;
@@ -28,6 +28,11 @@ export interface LeafMapping {
   readonly noExec: boolean;
   /** G set in the leaf. */
   readonly global: boolean;
+  /**
+   * The leaf's AVL bits 9–11, in place (entry & 0xe00): ignored by the MMU, the pmap's own — PG_W
+   * (wired) and PG_PVLIST/PG_MANAGED live there.
+   */
+  readonly avl: number;
 }
 
 /** The control bits that decide how a tree is read. */
@@ -148,6 +153,7 @@ class TreeReader {
         user: rights.u,
         noExec: rights.xd,
         global: (lo & PG_G) !== 0,
+        avl: lo & PG_AVL,
       };
     }
   }

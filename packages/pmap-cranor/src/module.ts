@@ -62,6 +62,8 @@ export interface CranorPmapOptions {
 
 export class CranorModule implements PmapModule {
   readonly name = "cranor";
+  /** PG_W, for the kernel's cross-layer audit. */
+  readonly pteWiredBit = PG_W;
   readonly layout: AddressLayout;
   readonly kernelPmap: CranorPmap;
   readonly win: PteAccess;

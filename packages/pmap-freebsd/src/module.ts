@@ -61,6 +61,8 @@ export interface FreebsdPmapOptions {
 
 export class FreebsdModule implements PmapModule {
   readonly name = "freebsd";
+  /** PG_W, for the kernel's cross-layer audit. */
+  readonly pteWiredBit = PG_W;
   readonly layout: AddressLayout;
   readonly kernelPmap: FreebsdPmap;
   readonly win: Window;

@@ -34,12 +34,14 @@ import {
 import { auditMachPmap } from "./audit.js";
 import type { MachLayout } from "./layout.js";
 import { MachPmap } from "./pmap.js";
-import { frameOf, hiOf, loOf, PG_NX, PG_PVLIST } from "./pte.js";
+import { frameOf, hiOf, loOf, PG_NX, PG_PVLIST, PG_W } from "./pte.js";
 import { type PvEntry, PvTable } from "./pv.js";
 import { PteWindows } from "./window.js";
 
 export class MachPmapModule implements PmapModule {
   readonly name = "mach";
+  /** PG_W, for the kernel's cross-layer audit. */
+  readonly pteWiredBit = PG_W;
   readonly layout: AddressLayout;
   readonly kernelPmap: MachPmap;
   readonly win: PteWindows;
