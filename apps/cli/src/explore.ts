@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type * as Vite from "vite";
+import { selectCombinations } from "vmlab";
 
 /** apps/explorer, from apps/cli/src (tests, tsx) or apps/cli/dist (the built command). */
 export const EXPLORER_ROOT = fileURLToPath(new URL("../../explorer/", import.meta.url));
@@ -61,11 +62,36 @@ export async function startExplorer(o: ExploreOptions): Promise<ExploreServer> {
   };
 }
 
+/** What the page opens on: a combination (names; `all` leaves the page's choice) and a seed. */
+export interface ExploreSelection {
+  machine?: string;
+  pmap?: string;
+  vm?: string;
+  seed?: number;
+}
+
+/** The served URL with the selection as the query the page reads at start (its readUrl). */
+export function explorerUrl(base: string, o: ExploreSelection): string {
+  const q = new URLSearchParams();
+  for (const k of ["machine", "pmap", "vm"] as const) {
+    const v = o[k];
+    if (v !== undefined && v !== "all") q.set(k, v);
+  }
+  if (o.seed !== undefined) q.set("seed", String(o.seed));
+  const s = q.toString();
+  return s === "" ? base : `${base}?${s}`;
+}
+
 /** The command: build, serve, print the URL, and keep serving until interrupted. */
-export async function runExplore(o: { port: number; host: string; build: boolean }, out: (s: string) => void) {
+export async function runExplore(
+  o: { port: number; host: string; build: boolean } & ExploreSelection,
+  out: (s: string) => void,
+) {
+  // A name that matches no combination is a ConfigError before anything is built.
+  selectCombinations(o);
   out("building the explorer…");
   const s = await startExplorer(o);
-  out(`vmlab explorer: ${s.url}`);
+  out(`vmlab explorer: ${explorerUrl(s.url, o)}`);
   out("(Ctrl-C to stop)");
   return s;
 }

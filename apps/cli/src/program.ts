@@ -204,13 +204,13 @@ comboFilter(program.command("bench"))
     await runBenchCommand(o, out);
   });
 
-program
-  .command("explore")
+comboFilter(program.command("explore"))
   .description("build the browser explorer and serve it locally (the simulation runs in the page)")
   .option("--port <n>", "port to serve on (0: any free port)", int, 5173)
   .option("--host <addr>", "address to listen on", "127.0.0.1")
   .option("--no-build", "serve the last build (apps/explorer/dist) without rebuilding")
-  .action(async (o: { port: number; host: string; build: boolean }) => {
+  .option("--seed <n>", "PRNG seed the page starts with", int)
+  .action(async (o: Parameters<typeof runExplore>[0]) => {
     await runExplore(o, out);
   });
 

@@ -23,3 +23,16 @@ it("vmlab explore builds the explorer with vite and serves it on the chosen port
     await s.close();
   }
 }, 60_000);
+
+it("--machine/--pmap/--vm/--seed open the page on that system (the query the page reads)", async () => {
+  const { explorerUrl, runExplore } = await import("../src/explore.js");
+  const base = "http://127.0.0.1:5173/";
+  expect(explorerUrl(base, { machine: "amd64", pmap: "freebsd", vm: "uvm", seed: 7 })).toBe(
+    `${base}?machine=amd64&pmap=freebsd&vm=uvm&seed=7`,
+  );
+  expect(explorerUrl(base, { machine: "all", pmap: "all", vm: "all" })).toBe(base);
+  // A name no combination has is refused before anything is built.
+  await expect(
+    runExplore({ port: 0, host: "127.0.0.1", build: false, machine: "vax" }, () => undefined),
+  ).rejects.toThrow(/machine/);
+});
