@@ -260,8 +260,11 @@ function faultPageTables(vm: Uvm, map: VmMap, va: VAddr): KernReturn {
 
 /**
  * uvm_fault_wire(map, start, end, access_type, maxprot): fault in and wire every page. On a
- * failure the pages wired so far are unwired again (their PTEs included: the entries' counts are
- * still raised, so the usual "entry no longer wired" test would leave the PTE bits behind).
+ * failure the pages wired so far are unwired again. `ownEntry` is how much of each entry's
+ * wired_count this wiring itself stands for — 1 at a rising edge (uvm_map_pageable raised it
+ * before faulting), 0 for uvm_vslock — so a PTE keeps its wired bit when a wiring older than this
+ * call holds the entry (a vslock that fails over an mlock'ed buffer must leave the lock's PTEs
+ * wired, as NetBSD's uvm_fault_unwire_locked does by testing VM_MAPENT_ISWIRED).
  */
 export function uvmFaultWire(
   vm: Uvm,
@@ -270,11 +273,12 @@ export function uvmFaultWire(
   end: VAddr,
   access: Prot,
   maxprot: boolean,
+  ownEntry: number,
 ): KernReturn {
   for (let va = start; va < end; va += PAGE_SIZE) {
     const rv = uvmFault(vm, map, va, access, true, maxprot);
     if (rv !== KERN_SUCCESS) {
-      if (va > start) uvmFaultUnwireLocked(vm, map, start, va, true);
+      if (va > start) uvmFaultUnwireLocked(vm, map, start, va, ownEntry);
       return rv;
     }
   }
@@ -295,8 +299,8 @@ export function pageAt(e: VmMapEntry, va: VAddr): UvmPage | null {
 
 /**
  * uvm_fault_unwire_locked(map, start, end): unwire each page once; the PTE loses its wired bit
- * when the entry is no longer wired (or `always`, for undoing a failed wiring) and no other vslock
- * holds it (`ownTransient`: the caller's own vslock being undone). The page is found
+ * when the entry is no longer wired — beyond the `ownEntry` wirings of a failed wiring being
+ * undone — and no other vslock holds it (`ownTransient`: the caller's own vslock being undone). The page is found
  * through the entry's layers rather than pmap_extract: a wired page cannot leave them (no
  * pageout, copy-on-write resolved at wiring, fork copies a wired entry's anons), while its mapping
  * can go (mprotect PROT_NONE, pmap_page_protect) — NetBSD's pmap_extract leaked the wiring then.
@@ -306,7 +310,7 @@ export function uvmFaultUnwireLocked(
   map: VmMap,
   start: VAddr,
   end: VAddr,
-  always = false,
+  ownEntry = 0,
   ownTransient = 0,
 ): void {
   const pmap = map.pmap;
@@ -319,7 +323,7 @@ export function uvmFaultUnwireLocked(
     // The PTE keeps its wired bit while another wiring of this mapping remains: the entry's, or a
     // vslock of the same page (munlock must not unwire a buffer under I/O).
     const otherTransient = (map.transient.get(va) ?? 0) > ownTransient;
-    if ((always || e.wiredCount === 0) && !otherTransient && pmap.extract(va) === pg.pa) pmap.unwire(va);
+    if (e.wiredCount <= ownEntry && !otherTransient && pmap.extract(va) === pg.pa) pmap.unwire(va);
     vm.pages.unwire(pg);
   }
 }

@@ -171,7 +171,7 @@ function forkCopy(vm: Uvm, oldMap: VmMap, old: VmMapEntry): { entry: VmMapEntry;
  * pages and PTEs for a transfer without touching any map entry's wired_count.
  */
 export function uvmVslock(vm: Uvm, s: UvmSpace, start: VAddr, end: VAddr, access: Prot): KernReturn {
-  const rv = uvmFaultWire(vm, s.map, start, end, access, false);
+  const rv = uvmFaultWire(vm, s.map, start, end, access, false, 0);
   if (rv !== KERN_SUCCESS) return rv;
   for (let va = start; va < end; va += PAGE_SIZE) s.transient.set(va, (s.transient.get(va) ?? 0) + 1);
   return KERN_SUCCESS;
@@ -186,7 +186,7 @@ export function uvmVsunlock(vm: Uvm, s: UvmSpace, start: VAddr, end: VAddr): Ker
   for (let va = start; va < end; va += PAGE_SIZE) {
     if (!s.transient.get(va)) return KERN_INVALID_ARGUMENT;
   }
-  uvmFaultUnwireLocked(vm, s.map, start, end, false, 1);
+  uvmFaultUnwireLocked(vm, s.map, start, end, 0, 1);
   for (let va = start; va < end; va += PAGE_SIZE) {
     const n = (s.transient.get(va) as number) - 1;
     if (n === 0) s.transient.delete(va);

@@ -515,7 +515,7 @@ export class VmMap {
    * write cannot move the data off the wired page). Nothing else wires an entry's pages.
    */
   risingEdge(e: VmMapEntry): KernReturn {
-    return uvmFaultWire(this.vm, this, e.start, e.end, e.maxProtection & (Prot.Read | Prot.Write), true);
+    return uvmFaultWire(this.vm, this, e.start, e.end, e.maxProtection & (Prot.Read | Prot.Write), true, 1);
   }
 
   /**

@@ -75,6 +75,22 @@ export function describeWireShortage(make: (opts?: TestSystemOptions) => TestSys
       t.audit();
     });
 
+    it("a transient wiring (vslock) that fails part-way over a locked buffer leaves the lock's PTEs wired", () => {
+      const t = small();
+      const s = t.spawn();
+      t.mmap(s, 2 * P, { addr: A, fixed: true });
+      expect(t.vm.wire(s, A, 2 * P, "mlock")).toBe(KERN_SUCCESS);
+      expect(t.pmapOf(s).wiredCount).toBe(2);
+      // read(2) into [A + P, A + 3P): the buffer runs past the mapping, so the wiring fails.
+      expect(t.vm.wire(s, A + P, 2 * P, "transient")).not.toBe(KERN_SUCCESS);
+      expect(t.pmapOf(s).wiredCount).toBe(2);
+      expect(t.vm.userWiredPages(s)).toBe(2);
+      t.audit();
+      expect(t.vm.unwire(s, A, 2 * P, "mlock")).toBe(KERN_SUCCESS);
+      expect(t.pmapOf(s).wiredCount).toBe(0);
+      t.audit();
+    });
+
     it("mlockall(MCL_CURRENT|MCL_FUTURE): the failing MCL_CURRENT unwinds, the earlier lock and MCL_FUTURE stay", () => {
       const t = small();
       const s = t.spawn();
