@@ -71,7 +71,7 @@ export interface World {
    * 0011, `wiringShortage`): mmap with MAP_WIRED or under MCL_FUTURE ENOMEM (unmapped), mlock
    * ENOMEM and mlockall(MCL_CURRENT) EAGAIN (nothing newly locked), mprotect raising a PROT_NONE
    * page under MCL_FUTURE ENOMEM (protection kept, wiring probed), read(2)/write(2) with bytes to
-   * move ENOMEM (nothing moved), and fork ENOMEM (no child) while some memory is user-wired.
+   * move ENOMEM (nothing moved), and fork ENOMEM (no child).
    */
   pressure: boolean;
 }
@@ -717,11 +717,12 @@ export class ForkCommand extends Base {
   protected exec(w: World, r: Real): void {
     const pid = pickPid(w, this.p);
     const got = observe(() => r.procs.get(pid)!.fork());
-    if (got.kind === "errno" && got.code === "ENOMEM" && w.pressure && w.model.userWiringExists()) {
-      // Decision 0011: the child's memory (copies of wired regions, its u-area and page tables)
-      // is waited for, and with pressure held and wired memory nothing may be left to page out:
-      // ENOMEM, no child (NetBSD fork1 when uvm_uarea_alloc fails, FreeBSD fork1 when
-      // vmspace_fork returns NULL). The parent's memory is as it was; later commands check it.
+    if (got.kind === "errno" && got.code === "ENOMEM" && w.pressure) {
+      // Decision 0011: the child's memory (copies of wired regions, its u-area and page tables —
+      // wired kernel memory) is waited for, and with pressure held nothing may be left to page
+      // out, wired user memory or not: ENOMEM, no child (NetBSD fork1 when uvm_uarea_alloc
+      // fails, FreeBSD fork1 when vmspace_fork returns NULL). The parent's memory is as it was;
+      // later commands check it.
       this.note(`[${pid}] fork()`);
       this.record(r, `[${pid}] fork() → ENOMEM under memory pressure (accepted: no memory for the child)`);
       return;

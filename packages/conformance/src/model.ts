@@ -410,15 +410,6 @@ export class BsdModel {
     return n;
   }
 
-  /**
-   * Whether any memory is wired by user request now: a page some process locked (mlock,
-   * mlockall, MAP_WIRED) or a SHM_LOCK'ed segment. Without it every user page can be paged out,
-   * so a wait for memory always ends (decision 0011: fork may fail only with it, under pressure).
-   */
-  userWiringExists(): boolean {
-    return this.systemWiredPages() > 0 || [...this.segments.values()].some((s) => s.locked);
-  }
-
   /** The virtual page numbers this process's user wiring (mlock, mlockall, MAP_WIRED) holds now. */
   wiredVpns(pid: number): Set<number> {
     const out = new Set<number>();

@@ -133,6 +133,8 @@ function vslock(k: Kernel, p: Proc, call: string, va: number, len: number, acces
 }
 
 function vsunlock(k: Kernel, p: Proc, va: number, len: number): void {
+  // Killed during the transfer (out of swap): its address space, and the wiring, are gone.
+  if (p.state !== "running") return;
   k.vm.unwire(p.space, va, len, "transient");
   k.services.trace.emit("kern", "vsunlock", { pid: p.pid, va, len });
 }
@@ -150,8 +152,14 @@ export function read(k: Kernel, td: Thread, fd: number, buf: number, nbytes: num
   vslock(k, p, "read", va, len, Prot.Write);
   try {
     const mem = k.machine.memory;
-    k.fs.rdwr("read", fp.ip, fp.offset, n, false, (pa, off, done, cnt) =>
-      td.copyout(mem.readBytes(pa + off, cnt), buf + done),
+    k.fs.rdwr(
+      "read",
+      fp.ip,
+      fp.offset,
+      n,
+      false,
+      (pa, off, done, cnt) => td.copyout(mem.readBytes(pa + off, cnt), buf + done),
+      p,
     );
   } finally {
     vsunlock(k, p, va, len);
@@ -183,8 +191,14 @@ export function write(k: Kernel, td: Thread, fd: number, buf: number, nbytes: nu
     if (holes > k.fs.usage.total - k.fs.usage.used) fail("write", "ENOSPC");
     for (let i = first; i <= last; i++) k.fs.bmap(ip, i, true);
     const mem = k.machine.memory;
-    k.fs.rdwr("write", ip, fp.offset, nbytes, true, (pa, off, done, cnt) =>
-      mem.writeBytes(pa + off, td.copyin(buf + done, cnt)),
+    k.fs.rdwr(
+      "write",
+      ip,
+      fp.offset,
+      nbytes,
+      true,
+      (pa, off, done, cnt) => mem.writeBytes(pa + off, td.copyin(buf + done, cnt)),
+      p,
     );
   } finally {
     vsunlock(k, p, va, len);

@@ -139,11 +139,18 @@ export class FreebsdVm implements VmLayer, VmCore {
     return this.io.sleep(wmesg, cond);
   }
 
-  /** vm_wait: wake the daemon (with the deficit) and sleep until a normal allocation can succeed. */
+  /**
+   * vm_wait: wake the daemon (with the deficit) and sleep on v_free_count until pages have been
+   * freed — more than when the sleep began — and a normal allocation can succeed. FreeBSD's
+   * vm_wait sleeps until vm_page_free_wakeup even when the count already allows an allocation (a
+   * fault that frees its first page before waiting would otherwise retry for ever without the
+   * daemon running). False when nothing can free a page.
+   */
   vmWait(): boolean {
     this.pageout.deficit++;
     this.io.wakeupPagedaemon();
-    return this.io.sleep("vmwait", () => this.pages.allocOk());
+    const atSleep = this.pages.freeCount;
+    return this.io.sleep("vmwait", () => this.pages.freeCount > atSleep && this.pages.allocOk());
   }
 
   private space(s: VmSpace): FbsdSpace {

@@ -17,6 +17,7 @@ import {
 } from "@vmlab/core";
 import type { Disk } from "../dev/disk.js";
 import type { Kernel } from "../kernel.js";
+import type { Proc } from "../proc.js";
 import { Inode, NO_BLOCK } from "./inode.js";
 
 /** What `sys.fs` offers (API.md: writeFile/readFile/mkdir, plus what a test needs to look). */
@@ -255,7 +256,8 @@ export class FileSystem implements FileSystemApi {
   /**
    * The cache transfer read(2), write(2) and the helpers share: grow the file first for a write
    * past EOF, then vnodeRdwr; out of memory kills the largest process and retries (as a page fault
-   * does); an I/O error is EIO.
+   * does) — when that is the calling process `proc`, the call ends with its SIGKILL; an I/O error
+   * is EIO.
    */
   rdwr(
     call: string,
@@ -264,6 +266,7 @@ export class FileSystem implements FileSystemApi {
     len: number,
     write: boolean,
     copy: (pa: PAddr, off: number, done: number, n: number) => void,
+    proc?: Proc,
   ): void {
     if (len === 0) return;
     if (write && offset + len > ip.size) {
@@ -274,7 +277,7 @@ export class FileSystem implements FileSystemApi {
     for (let attempt = 0; ; attempt++) {
       const rv = this.k.vm.vnodeRdwr(ip, offset, len, write, copy);
       if (rv === KERN_SUCCESS) return;
-      if (rv === KERN_RESOURCE_SHORTAGE && attempt < 8 && this.k.sched.oomKill(undefined)) continue;
+      if (rv === KERN_RESOURCE_SHORTAGE && attempt < 8 && this.k.sched.oomKill(proc)) continue;
       fail(call, rv === KERN_RESOURCE_SHORTAGE ? "ENOMEM" : "EIO", `vnodeRdwr returned ${rv}`);
     }
   }
