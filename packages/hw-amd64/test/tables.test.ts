@@ -42,8 +42,8 @@ describe("leafMappings on amd64", () => {
     const a = mapLinear(m, va, 0x10_0000, 1, 8 * MiB);
     for (const c of m.cpus) c.setControl({ nxe: true });
     const pml4e = m.memory.read32(a.root + 256 * 8) & 0xffff_f000;
-    // PDPT slot 7: a 1 GiB page at physical 0, supervisor, read-only, global.
-    m.memory.write64(pml4e + 7 * 8, PG_V | PG_PS | 0x100, 0);
+    // PDPT slot 7: a 1 GiB page at physical 0, supervisor, read-only, global, AVL bit 11 set.
+    m.memory.write64(pml4e + 7 * 8, PG_V | PG_PS | 0x100 | 0x800, 0);
     // The PD under slot 5: entry 3 is a 2 MiB page at 4 MiB, user, writable.
     const pdpte5 = m.memory.read32(pml4e + 5 * 8);
     const pd = pdpte5 & 0xffff_f000;
@@ -52,9 +52,18 @@ describe("leafMappings on amd64", () => {
     m.memory.write64(pml4e + 5 * 8, pdpte5, PG_NX_HI);
     const leaves = [...leafMappings(m.memory, m.format, a.root)];
     expect(leaves).toEqual([
-      { va, pa: 0x10_0000, size: 4096, writable: true, user: true, noExec: true, global: false },
-      { va: va + 3 * 2 * MiB, pa: 4 * MiB, size: 2 * MiB, writable: true, user: true, noExec: true, global: false },
-      { va: UPPER + 7 * GiB, pa: 0, size: GiB, writable: false, user: false, noExec: false, global: true },
+      { va, pa: 0x10_0000, size: 4096, writable: true, user: true, noExec: true, global: false, avl: 0 },
+      {
+        va: va + 3 * 2 * MiB,
+        pa: 4 * MiB,
+        size: 2 * MiB,
+        writable: true,
+        user: true,
+        noExec: true,
+        global: false,
+        avl: 0,
+      },
+      { va: UPPER + 7 * GiB, pa: 0, size: GiB, writable: false, user: false, noExec: false, global: true, avl: 0x800 },
     ]);
     expect(agreeWithMmu(m, a.root)).toBe(1 + 3 + 3);
     // A range limited to the user half reads nothing here.

@@ -43,6 +43,7 @@ describe.each([
         user: true,
         noExec: false,
         global: false,
+        avl: 0,
       });
     });
     expect(agreeWithMmu(m, a.root, true)).toBe(20);
@@ -68,8 +69,9 @@ describe("large pages and rights", () => {
   it("32-bit paging: a 4 MiB PSE page is one leaf with PSE, a pointer to a table without it", () => {
     const m = i386({ memoryMiB: 16 }).boot();
     const a = mapLinear(m, 0x1000, 0x10_0000, 2, 8 * MiB);
-    // PDE 2 (VA 8 MiB) maps the 4 MiB frame at 4 MiB, supervisor, read-only, global.
-    m.memory.write32(a.root + 2 * 4, (4 * MiB) | PG_V | PG_PS | 0x100);
+    // PDE 2 (VA 8 MiB) maps the 4 MiB frame at 4 MiB, supervisor, read-only, global, with the
+    // software bit 9 (a pmap's PG_W) set: reported as the leaf's AVL bits, ignored by the MMU.
+    m.memory.write32(a.root + 2 * 4, (4 * MiB) | PG_V | PG_PS | 0x100 | 0x200);
     for (const c of m.cpus) c.setControl({ pse: true });
     const leaves = [...leafMappings(m.memory, m.format, a.root)];
     expect(leaves.at(-1)).toEqual({
@@ -80,6 +82,7 @@ describe("large pages and rights", () => {
       user: false,
       noExec: false,
       global: true,
+      avl: 0x200,
     });
     expect(agreeWithMmu(m, a.root, true)).toBe(2 + 1024);
     // Without PSE the PDE names a page table (the frame at 4 MiB, here zero: no leaves).
